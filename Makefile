@@ -6,8 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 RASA := $(BIN)/rasa
 
-# Optional local settings (see .env.example); plain KEY=value lines.
+# Optional local settings (see .env.example); plain KEY=value lines, exported to the servers.
 -include .env
+export $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' .env 2>/dev/null)
 
 # Defaults that work on one machine with no configuration at all.
 export RASA_TELEMETRY_ENABLED ?= false

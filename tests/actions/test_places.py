@@ -1,0 +1,59 @@
+"""Offline place resolution: cities, countries, US states, accents, ambiguity."""
+
+from __future__ import annotations
+
+import pytest
+
+from actions.services.places import find_place_in, resolve_place
+
+
+@pytest.mark.parametrize(
+    ("query", "name", "zone"),
+    [
+        ("tokyo", "Tokyo", "Asia/Tokyo"),
+        ("São Paulo", "São Paulo", "America/Sao_Paulo"),
+        ("sao paulo", "São Paulo", "America/Sao_Paulo"),
+        ("SAO PAULO", "São Paulo", "America/Sao_Paulo"),
+        ("new york city", "New York City", "America/New_York"),
+        ("new york", "New York City", "America/New_York"),
+        ("nyc", "New York City", "America/New_York"),
+        ("texas", "Texas", "America/Chicago"),
+        ("paris", "Paris", "Europe/Paris"),
+        ("london", "London", "Europe/London"),
+        ("england", "London", "Europe/London"),
+        ("sydney", "Sydney", "Australia/Sydney"),
+        ("germany", "Germany", "Europe/Berlin"),
+        ("in berlin", "Berlin", "Europe/Berlin"),
+        ("paris texas", "Paris", "America/Chicago"),
+        ("portland, oregon", "Portland", "America/Los_Angeles"),
+        ("california", "California", "America/Los_Angeles"),
+    ],
+)
+def test_resolves(query: str, name: str, zone: str) -> None:
+    place = resolve_place(query)
+    assert place is not None, query
+    assert (place.name, place.timezone) == (name, zone)
+
+
+def test_ambiguous_names_go_to_the_most_populous() -> None:
+    # London, Ontario and Sydney, Nova Scotia exist too.
+    assert resolve_place("london").country_code == "GB"  # type: ignore[union-attr]
+    assert resolve_place("sydney").country_code == "AU"  # type: ignore[union-attr]
+
+
+def test_multi_zone_country_is_named_by_its_capital() -> None:
+    place = resolve_place("united states")
+    assert place is not None
+    assert place.kind == "country" and place.name == "Washington"
+    assert place.timezone == "America/New_York"
+
+
+@pytest.mark.parametrize("query", ["xyzzy", "", "   ", "the", "a" * 500, "qwertyuiop land"])
+def test_unknown(query: str) -> None:
+    assert resolve_place(query) is None
+
+
+def test_find_place_in_a_short_answer() -> None:
+    assert find_place_in("uh berlin please").name == "Berlin"  # type: ignore[union-attr]
+    assert find_place_in("how about rome").name == "Rome"  # type: ignore[union-attr]
+    assert find_place_in("i have no idea") is None
