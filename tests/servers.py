@@ -60,7 +60,7 @@ class Server:
                 self.proc.wait(timeout)
 
 
-def wait_healthy(server: Server, path: str = "/", timeout: float = 180) -> None:
+def wait_healthy(server: Server, path: str = "/", timeout: float = 300) -> None:
     """Waits until GET url+path answers 200, failing fast with the log if the process dies."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -5,6 +5,14 @@ The default deliverer asks Rasa to run the conversation's ``EXTERNAL_reminder`` 
 speaks it and marks it delivered (or missed when the user is away). If Rasa cannot be reached,
 the claim is released and retried with backoff, so nothing is lost while servers are down.
 
+Several action servers may run this loop on one store: each pass claims a small batch
+(``REMINDER_CLAIM_BATCH``, default 5; on PostgreSQL with ``FOR UPDATE SKIP LOCKED``), delivers
+it concurrently and claims again while work is left, so the servers share a burst of due
+reminders. A claim is a lease (``REMINDER_LEASE_SECONDS``, default 60): if its server dies
+before delivering, another one claims it when the lease lapses. The delivery action marks a
+reminder delivered with a conditional UPDATE and speaks only when that succeeded, so a
+reminder is spoken once even when a slow delivery outlives its lease.
+
 Seam: any object with ``async deliver(reminder) -> DeliveryResult`` is a ``ReminderDelivery``;
 set env ``REMINDER_DELIVERY=package.module:factory`` (a zero-argument callable returning one)
 or pass ``delivery=`` to use another, e.g. an outbound phone call-back.
@@ -29,6 +37,14 @@ from actions.services.reminder_store import CLAIMED, Reminder, ReminderStore, Re
 from actions.services.user_context import Clock, utc_now
 
 logger = logging.getLogger(__name__)
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name) or default)
+    except ValueError:
+        logger.warning("%s=%r is not a number; using %s", name, os.environ.get(name), default)
+        return default
 
 
 class DeliveryResult(enum.Enum):
@@ -116,15 +132,19 @@ class ReminderDispatcher:
         delivery: ReminderDelivery | None = None,
         clock: Clock = utc_now,
         poll_seconds: float | None = None,
-        lease_seconds: float = 60.0,
+        lease_seconds: float | None = None,
         max_rejections: int = 5,
         max_backoff_s: float = 15.0,
+        batch_size: int | None = None,
+        max_per_pass: int = 200,
     ) -> None:
         self.store = store
         self.delivery = delivery or delivery_from_env()
         self.clock = clock
-        self.poll_seconds = poll_seconds or float(os.environ.get("REMINDER_POLL_SECONDS", "1"))
-        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds or _env_float("REMINDER_POLL_SECONDS", 1.0)
+        self.lease_seconds = lease_seconds or _env_float("REMINDER_LEASE_SECONDS", 60.0)
+        self.batch_size = max(1, batch_size or int(_env_float("REMINDER_CLAIM_BATCH", 5)))
+        self.max_per_pass = max_per_pass
         self.max_rejections = max_rejections
         self.max_backoff_s = max_backoff_s
         self._task: asyncio.Task[None] | None = None
@@ -136,16 +156,17 @@ class ReminderDispatcher:
         return timedelta(seconds=min(self.max_backoff_s, 2.0 ** min(attempts, 10)))
 
     async def run_once(self) -> int:
-        """Deliver what is due now; returns how many were handed over."""
-        now = self.clock()
-        due = await asyncio.to_thread(self.store.due, now)
-        handed = 0
-        for reminder in due:
-            if not await asyncio.to_thread(
-                self.store.claim, reminder.id, self.clock(), self.lease_seconds
-            ):
-                continue  # another process won it
-            handed += await self._deliver_claimed(reminder)
+        """Deliver what is due now, a claimed batch at a time; returns how many were handed over."""
+        handed = claimed = 0
+        while claimed < self.max_per_pass:
+            batch = await asyncio.to_thread(
+                self.store.claim_due, self.clock(), self.batch_size, self.lease_seconds
+            )
+            if not batch:
+                break
+            claimed += len(batch)
+            results = await asyncio.gather(*(self._deliver_claimed(r) for r in batch))
+            handed += sum(results)
         return handed
 
     async def _deliver_claimed(self, reminder: Reminder) -> int:

@@ -2,8 +2,15 @@
 
 States: pending -> claimed (a lease) -> delivered | missed; pending/claimed -> cancelled.
 Every state change is a conditional UPDATE whose rowcount says whether this caller won, so
-work that must happen once is claimed in the store, never in one process's memory.
+work that must happen once is claimed in the store, never in one process's memory. On
+PostgreSQL, ``claim_due`` takes a batch in one statement (``FOR UPDATE SKIP LOCKED``), so
+several action servers polling together never wait on, or take, each other's rows; a claim is a
+lease, and a lapsed lease (its claimer died) is claimed again by whoever polls next.
 Times are stored as naive UTC datetimes.
+
+Settings (environment): ``REMINDER_DB_URL`` (SQLAlchemy URL), and for server databases
+``REMINDER_DB_POOL_SIZE`` (default 5), ``REMINDER_DB_MAX_OVERFLOW`` (5),
+``REMINDER_DB_CONNECT_TIMEOUT_S`` (5).
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -24,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 logger = logging.getLogger(__name__)
 
 DEFAULT_URL = "sqlite:///var/reminders.db"
+URL_SETTING = "REMINDER_DB_URL"
 PENDING, CLAIMED, DELIVERED, MISSED, CANCELLED = (
     "pending",
     "claimed",
@@ -55,6 +63,14 @@ reminders = sa.Table(
 
 class ReminderStoreError(RuntimeError):
     """The store cannot be read or written (bad URL, unwritable file, database down)."""
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked, for logs and error messages."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not even a URL: show its scheme only
+        return url.split("://", 1)[0] + "://..." if "://" in url else "<unparsable URL>"
 
 
 @dataclass(frozen=True)
@@ -121,8 +137,11 @@ class ReminderStore:
                     # Another process may have created the table at the same moment.
                     time.sleep(0.2)
                     metadata.create_all(engine, checkfirst=True)
-            except (SQLAlchemyError, OSError) as exc:
-                raise ReminderStoreError(f"cannot open reminder store {self.url!r}: {exc}") from exc
+            except (SQLAlchemyError, OSError, ValueError) as exc:
+                raise ReminderStoreError(
+                    f"cannot open the reminder store at {URL_SETTING}={safe_url(self.url)}: "
+                    f"{_first_line(exc)}"
+                ) from exc
             self._engine = engine
             return engine
 
@@ -132,7 +151,14 @@ class ReminderStore:
             with engine.begin() as conn:
                 return work(conn)
         except SQLAlchemyError as exc:
-            raise ReminderStoreError(f"reminder store error: {exc}") from exc
+            raise ReminderStoreError(
+                f"reminder store error ({URL_SETTING}={safe_url(self.url)}): {_first_line(exc)}"
+            ) from exc
+
+    @property
+    def is_postgresql(self) -> bool:
+        """True when the store is a PostgreSQL database."""
+        return self.url.startswith(("postgresql", "postgres"))
 
     def check(self) -> None:
         """Open the store (creating the table) or raise ReminderStoreError."""
@@ -210,17 +236,9 @@ class ReminderStore:
     def due(self, now: datetime, limit: int = 50) -> list[Reminder]:
         """Reminders ready to deliver: due and pending (past any backoff) or with a lapsed lease."""
         t = _naive_utc(now)
-        ready = sa.or_(
-            sa.and_(
-                reminders.c.state == PENDING,
-                reminders.c.due_at <= t,
-                sa.or_(reminders.c.next_attempt_at.is_(None), reminders.c.next_attempt_at <= t),
-            ),
-            sa.and_(reminders.c.state == CLAIMED, reminders.c.lease_until < t),
-        )
         rows = self._run(
             lambda conn: conn.execute(
-                sa.select(reminders).where(ready).order_by(reminders.c.due_at).limit(limit)
+                sa.select(reminders).where(_ready(t)).order_by(reminders.c.due_at).limit(limit)
             ).fetchall()
         )
         return [Reminder.from_row(r) for r in rows]
@@ -242,6 +260,42 @@ class ReminderStore:
             )
         )
         return result.rowcount == 1
+
+    def claim_due(
+        self, now: datetime, limit: int = 10, lease_seconds: float = 60.0
+    ) -> list[Reminder]:
+        """Claim up to ``limit`` ready reminders at once; each is claimed by one caller only.
+
+        PostgreSQL: one ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)
+        RETURNING`` statement. Elsewhere: the ready rows, each taken by a conditional UPDATE.
+        """
+        t = _naive_utc(now)
+        lease = t + timedelta(seconds=lease_seconds)
+        if not self.is_postgresql:
+            taken: list[Reminder] = []
+            for r in self.due(now, max(4 * limit, 50)):
+                if len(taken) >= limit:
+                    break
+                if self.claim(r.id, now, lease_seconds):
+                    taken.append(replace(r, state=CLAIMED))
+            return taken
+        ready = (
+            sa.select(reminders.c.id)
+            .where(_ready(t))
+            .order_by(reminders.c.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        rows = self._run(
+            lambda conn: conn.execute(
+                reminders.update()
+                .where(reminders.c.id.in_(ready), _ready(t))
+                .values(state=CLAIMED, lease_until=lease)
+                .returning(*reminders.c)
+            ).fetchall()
+        )
+        return sorted((Reminder.from_row(r) for r in rows), key=lambda r: r.due_at)
 
     def release(self, reminder_id: str, retry_at: datetime) -> bool:
         """Give a claim back after a failed delivery, to retry at ``retry_at``."""
@@ -305,6 +359,31 @@ class ReminderStore:
         return self._run(work)
 
 
+def _ready(t: datetime) -> sa.sql.ColumnElement:
+    """Due and pending (past any backoff), or claimed with a lapsed lease."""
+    return sa.or_(
+        sa.and_(
+            reminders.c.state == PENDING,
+            reminders.c.due_at <= t,
+            sa.or_(reminders.c.next_attempt_at.is_(None), reminders.c.next_attempt_at <= t),
+        ),
+        sa.and_(reminders.c.state == CLAIMED, reminders.c.lease_until < t),
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _env_number(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name) or default)
+    except ValueError:
+        logger.warning("%s=%r is not a number; using %s", name, os.environ.get(name), default)
+        return default
+
+
 def _create_engine(url: str) -> Engine:
     kwargs: dict = {"future": True}
     if url.startswith("sqlite"):
@@ -314,7 +393,18 @@ def _create_engine(url: str) -> Engine:
         # Wait for a competing writer instead of failing at once.
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
     else:
-        kwargs["pool_pre_ping"] = True
+        # A small pool per process: the dispatcher and a few action threads share it, and many
+        # action servers share one database (PostgreSQL's default max_connections is 100).
+        kwargs.update(
+            pool_pre_ping=True,
+            pool_size=int(_env_number("REMINDER_DB_POOL_SIZE", 5)),
+            max_overflow=int(_env_number("REMINDER_DB_MAX_OVERFLOW", 5)),
+            pool_timeout=10,
+            pool_recycle=1800,
+        )
+        if url.startswith(("postgresql", "postgres")):
+            timeout = int(_env_number("REMINDER_DB_CONNECT_TIMEOUT_S", 5))
+            kwargs["connect_args"] = {"connect_timeout": max(1, timeout)}
     return sa.create_engine(url, **kwargs)
 
 
@@ -324,7 +414,7 @@ _stores_lock = threading.Lock()
 
 def store_url() -> str:
     """The reminder store URL from env REMINDER_DB_URL."""
-    return os.environ.get("REMINDER_DB_URL") or DEFAULT_URL
+    return os.environ.get(URL_SETTING) or DEFAULT_URL
 
 
 def get_store(url: str | None = None) -> ReminderStore:
