@@ -19,6 +19,14 @@ export RASA_URL ?= http://localhost:$(RASA_PORT)
 export DB_DIALECT ?= sqlite
 export DATABASE_URL ?= sqlite:///var/tracker.db
 export REMINDER_DB_URL ?= sqlite:///var/reminders.db
+# Rasa's lock store: in_memory on one machine; redis (with REDIS_*) for several workers.
+export LOCK_STORE_TYPE ?= in_memory
+export REDIS_HOST ?= localhost
+export REDIS_PORT ?= 6379
+export REDIS_DB ?= 1
+export REDIS_PASSWORD ?=
+# Due reminders of phone callers who are not on a call are delivered by calling them back.
+export REMINDER_DELIVERY ?= channels.twilio.callbacks:delivery
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONDONTWRITEBYTECODE ?= 1
 
@@ -75,8 +83,8 @@ test-nlu: train ## NLU evaluation on the held-out tests/nlu_holdout.yml (fails b
 shell: train ## Talk to the assistant in the terminal (starts the action server too)
 	@scripts/shell.sh
 
-bench: train ## Benchmarks: print latency, throughput and accuracy figures
-	$(BIN)/python -m bench
+bench: train system-deps ## Benchmarks: print latency, capacity and accuracy figures (B="nlu engine")
+	$(BIN)/python -m bench $(B)
 
 lock: ## Re-resolve requirements/base.in into the pinned requirements/lock.txt
 	@scripts/lock.sh

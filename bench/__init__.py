@@ -1,1 +1,1 @@
-"""Benchmarks run by `make bench`: each `bench/*_bench.py` module has a `main() -> dict`."""
+"""Benchmarks run by `make bench` (see bench/__main__.py)."""

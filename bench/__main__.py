@@ -1,38 +1,42 @@
-"""`python -m bench [name ...]`: runs the benchmark modules and prints their figures."""
+"""`python -m bench [name ...]`: runs the benchmarks one after another and prints their figures.
+
+Each benchmark is its own process (its own servers, models and memory), so one cannot skew the
+next. Names: nlu, engine, browser, phone, scale; all by default.
+"""
 
 from __future__ import annotations
 
-import importlib
-import json
+import subprocess
 import sys
 import time
-from pathlib import Path
 
-
-def available() -> list[str]:
-    """Names of the benchmark modules, e.g. ["engine", "nlu"]."""
-    return sorted(p.stem.removesuffix("_bench") for p in Path(__file__).parent.glob("*_bench.py"))
+BENCHES: dict[str, list[str]] = {
+    "nlu": ["bench.nlu_bench"],
+    "engine": ["bench.engine_bench"],
+    "browser": ["tests.browser.bench_browser", "--turns", "10", "--barge", "3"],
+    "phone": ["tests.twilio.bench_phone", "--callers", "8", "--seconds", "120"],
+    "scale": ["bench.scale_bench"],
+}
 
 
 def main(argv: list[str]) -> int:
-    """Runs the named benchmarks (all when none is named) and prints a JSON summary."""
-    names = argv or available()
-    unknown = sorted(set(names) - set(available()))
+    """Runs the named benchmarks (all when none is named); non-zero if any failed."""
+    names = argv or list(BENCHES)
+    unknown = [n for n in names if n not in BENCHES]
     if unknown:
-        print(f"unknown benchmark(s): {', '.join(unknown)}; have: {', '.join(available())}")
+        print(f"unknown benchmark(s): {', '.join(unknown)}; have: {', '.join(BENCHES)}")
         return 2
-    results: dict[str, object] = {}
+    failed = []
     for name in names:
-        print(f"\n=== bench: {name}", flush=True)
+        print(f"\n=== bench {name}: python -m {' '.join(BENCHES[name])}", flush=True)
         start = time.monotonic()
-        module = importlib.import_module(f"bench.{name}_bench")
-        results[name] = module.main()
-        print(f"=== {name} done in {time.monotonic() - start:.0f} s", flush=True)
-    out = Path("var/bench")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    print(f"\nall figures: {out / 'results.json'}")
-    return 0
+        code = subprocess.call([sys.executable, "-m", *BENCHES[name]])
+        print(f"=== bench {name}: exit {code} after {time.monotonic() - start:.0f} s", flush=True)
+        if code:
+            failed.append(name)
+    if failed:
+        print(f"failed: {', '.join(failed)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

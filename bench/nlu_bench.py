@@ -81,3 +81,7 @@ def main(requests: int = 300) -> dict[str, float]:
         f"p95 {figures['parse_p95_ms']} ms"
     )
     return figures
+
+
+if __name__ == "__main__":
+    main()

@@ -91,6 +91,11 @@ def stack_env(workdir: Path, rasa_port: int, action_port: int, **extra: str) -> 
         ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook",
         RASA_URL=f"http://127.0.0.1:{rasa_port}",
         SANIC_HOST="127.0.0.1",
+        LOCK_STORE_TYPE="in_memory",
+        REDIS_HOST="localhost",
+        REDIS_PORT="6379",
+        REDIS_DB="1",
+        REDIS_PASSWORD="",
     )
     env.update(extra)
     return env
