@@ -273,9 +273,7 @@ async def main(args: argparse.Namespace) -> None:
         t1 = time.perf_counter()
         eng.tts.engine.synthesize(first)
         tts_first.append((time.perf_counter() - t1) * 1000)
-    print(
-        f"TTS first sentence: p50 {pct(tts_first, 50):.0f} ms, p95 {pct(tts_first, 95):.0f} ms"
-    )
+    print(f"TTS first sentence: p50 {pct(tts_first, 50):.0f} ms, p95 {pct(tts_first, 95):.0f} ms")
 
     # --- WER round trip ------------------------------------------------------------------------
     w16, w8 = [], []

@@ -111,9 +111,12 @@ def time_words(h: int, m: int, ampm: str | None = None) -> str:
         return "noon"
     elif h == 0 and m == 0:
         return "midnight"
-    else:
+    elif h == 0 or h > 12:
+        # A 24-hour clock time: say which half of the day it is.
         suffix = " a.m." if h < 12 else " p.m."
         h = h % 12 or 12
+    # 1:00-12:59 without a.m./p.m. stays as written: the text around it ("in the evening")
+    # says which half of the day it means, and guessing "a.m." would contradict it.
     if m == 0:
         return f"{number_words(h)}{suffix}" if ampm else f"{number_words(h)} o'clock{suffix}"
     mins = ("oh " + number_words(m)) if m < 10 else number_words(m)

@@ -52,3 +52,9 @@ def test_sentences_split_and_long_ones_cut() -> None:
     parts = split_sentences(long, max_chars=100)
     assert all(len(p) <= 100 for p in parts) and len(parts) > 3
     assert split_sentences("x" * 500, max_chars=100)
+
+
+def test_twelve_hour_times_keep_the_half_of_day_the_text_gives() -> None:
+    assert speakable("It's 8:04 in the evening.") == "It's eight oh four in the evening."
+    assert speakable("It is 12:30 in Tokyo") == "It is twelve thirty in Tokyo"
+    assert speakable("at 0:30") == "at twelve thirty a.m."
