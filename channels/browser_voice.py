@@ -39,6 +39,7 @@ from sanic.response import HTTPResponse
 from websockets.exceptions import ConnectionClosed
 
 from channels.voice.config import VoiceConfig, _build
+from channels.voice.presence import set_presence
 from channels.voice.session import VoiceSession
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,6 @@ MODES = ("hands_free", "push_to_talk")
 CLIENT_TYPES = ("hello", "ptt_start", "ptt_end", "text", "playback_done", "reset", "ping")
 SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
-PRESENCE_SLOT = "connected"
 
 # WebSocket close codes (4000-4999 are for applications; see docs/browser-protocol.md).
 CLOSE_NORMAL = 1000
@@ -837,26 +837,3 @@ class BrowserConnection:
             await self.transport.aclose()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.ws.close(CLOSE_NORMAL, ""), 2.0)
-
-
-async def set_presence(app: Any, sender_id: str, connected: bool) -> None:
-    """Sets the ``connected`` slot so actions (e.g. reminders) know the user is here.
-
-    Only when the domain declares the slot; best effort, never fails the connection.
-    """
-    agent = getattr(getattr(app, "ctx", None), "agent", None)
-    if agent is None or not agent.is_ready() or agent.domain is None:
-        return
-    if PRESENCE_SLOT not in {s.name for s in agent.domain.slots}:
-        return
-    from rasa.shared.core.events import SlotSet
-
-    try:
-        async with agent.lock_store.lock(sender_id):
-            tracker = await agent.tracker_store.get_or_create_tracker(sender_id)
-            if tracker.get_slot(PRESENCE_SLOT) == connected:
-                return
-            tracker.update(SlotSet(PRESENCE_SLOT, connected))
-            await agent.tracker_store.save(tracker)
-    except Exception:
-        logger.exception("Could not set the %s slot for %s.", PRESENCE_SLOT, sender_id)

@@ -39,6 +39,7 @@ from channels.twilio.registry import CallRegistry
 from channels.twilio.stream import MediaStream
 from channels.twilio.transport import TwilioTransport
 from channels.voice.config import VoiceConfig
+from channels.voice.presence import set_presence_soon
 
 logger = logging.getLogger(__name__)
 
@@ -449,6 +450,7 @@ class TwilioMediaStreamInput(InputChannel):
                     ws_url,
                 )
         stream: MediaStream
+        senders: dict[str, str] = {}
 
         async def open_session(
             transport: TwilioTransport, claims: dict[str, Any], start: Start
@@ -468,11 +470,16 @@ class TwilioMediaStreamInput(InputChannel):
             if not self.registry.activate(call_sid, sid):
                 return False
             self.streams[call_sid] = stream
+            senders[call_sid] = sid
+            set_presence_soon(request.app, sid, True)
             return True
 
         def on_ended(call_sid: str) -> None:
             self.registry.release(call_sid)
             self.streams.pop(call_sid, None)
+            sid = senders.pop(call_sid, None)
+            if sid is not None:
+                set_presence_soon(request.app, sid, False)
 
         cfg = self.config
         stream = MediaStream(
