@@ -55,7 +55,7 @@ train: install ## Train a model (skipped by rasa when data and config are unchan
 run: install train ## Start the action server and Rasa (REST + voice channels); Ctrl-C stops both
 	@scripts/run.sh
 
-test: install system-deps lint test-py validate train test-core test-nlu ## Everything CI runs
+test: install system-deps lint validate train test-py test-core test-nlu ## Everything CI runs
 	@echo "==> make test: all checks passed"
 
 test-py: install ## Run pytest (unit, channel, e2e; real models and servers on loopback)

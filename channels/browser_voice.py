@@ -39,6 +39,7 @@ from sanic.response import HTTPResponse
 from websockets.exceptions import ConnectionClosed
 
 from channels.voice.config import VoiceConfig, _build
+from channels.voice.nlu_parse import rasa_parser
 from channels.voice.presence import set_presence
 from channels.voice.session import VoiceSession
 
@@ -697,6 +698,7 @@ class BrowserConnection:
             input_channel=BrowserVoiceInput.name(),
             metadata=metadata,
             config=config,
+            parse=rasa_parser(self.request.app),
         )
         self.transport.put_event(
             {

@@ -39,7 +39,9 @@ from channels.twilio.registry import CallRegistry
 from channels.twilio.stream import MediaStream
 from channels.twilio.transport import TwilioTransport
 from channels.voice.config import VoiceConfig
+from channels.voice.nlu_parse import rasa_parser
 from channels.voice.presence import set_presence_soon
+from channels.voice.session import ParseFn
 
 logger = logging.getLogger(__name__)
 
@@ -455,7 +457,9 @@ class TwilioMediaStreamInput(InputChannel):
         async def open_session(
             transport: TwilioTransport, claims: dict[str, Any], start: Start
         ) -> Any:
-            session, begin = self._new_session(transport, claims, start, on_new_message)
+            session, begin = self._new_session(
+                transport, claims, start, on_new_message, rasa_parser(request.app)
+            )
             stream._spawn(begin)
             return session
 
@@ -505,6 +509,7 @@ class TwilioMediaStreamInput(InputChannel):
         claims: dict[str, Any],
         start: Start,
         on_new_message: OnNewMessage,
+        parse: ParseFn | None = None,
     ) -> tuple[Any, Coroutine[Any, Any, None]]:
         """Creates the call's VoiceSession and the coroutine that opens the conversation."""
         from channels.voice.session import VoiceSession
@@ -532,6 +537,7 @@ class TwilioMediaStreamInput(InputChannel):
             input_channel=self.name(),
             metadata=metadata,
             config=self.voice_config,
+            parse=parse,
         )
         transport.on_played = session.segment_played
         self._hook_transfer(session, start.call_sid)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import glob
 import os
 import threading
 from dataclasses import replace
@@ -19,6 +18,7 @@ from channels.voice.engines import Engines
 from channels.voice.session import VoiceSession, is_backchannel
 from channels.voice.stt import normalize_text
 from tests import speech
+from tests.servers import latest_model
 from tests.voice.wire import LoopbackTransport, feed_realtime
 
 pytestmark = pytest.mark.slow
@@ -81,21 +81,11 @@ async def wait_for(cond: Any, timeout: float = 20.0) -> None:
         await asyncio.sleep(0.05)
 
 
-def _model_path() -> str | None:
-    models = sorted(
-        glob.glob(os.path.join(os.path.dirname(__file__), "..", "..", "models", "*.tar.gz"))
-    )
-    return models[-1] if models else None
-
-
-@pytest.mark.skipif(
-    _model_path() is None, reason="no trained Rasa model in models/ (run rasa train)"
-)
 async def test_spoken_question_to_real_rasa_agent_and_back(engines: Engines) -> None:
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
     from rasa.core.agent import load_agent
 
-    agent = await load_agent(model_path=_model_path())
+    agent = await load_agent(model_path=str(latest_model()))
     s, tr = make_session(engines, agent.handle_message, speed=4.0)
     await s.start(greet=False)
     await feed_realtime(
