@@ -25,6 +25,10 @@ wait_for() {  # url, name, pid
   echo "error: the $2 did not answer at $1 within 120 s" >&2; return 1
 }
 
+# Check the settings first, so a wrong DATABASE_URL or REDIS_HOST fails by name, not by hanging.
+.venv/bin/python deploy/preflight.py actions
+.venv/bin/python deploy/preflight.py rasa
+
 .venv/bin/rasa run actions --actions actions --port "$ACTION_PORT" &
 pids+=($!)
 api=(--enable-api)

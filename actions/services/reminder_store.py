@@ -3,7 +3,7 @@
 States: pending -> claimed (a lease) -> delivered | missed; pending/claimed -> cancelled.
 Every state change is a conditional UPDATE whose rowcount says whether this caller won, so
 work that must happen once is claimed in the store, never in one process's memory. On
-PostgreSQL, ``claim_due`` takes a batch in one statement (``FOR UPDATE SKIP LOCKED``), so
+PostgreSQL, ``claim_due`` takes a batch in one transaction (``FOR UPDATE SKIP LOCKED``), so
 several action servers polling together never wait on, or take, each other's rows; a claim is a
 lease, and a lapsed lease (its claimer died) is claimed again by whoever polls next.
 Times are stored as naive UTC datetimes.
@@ -117,11 +117,15 @@ def _aware(when: datetime) -> datetime:
 class ReminderStore:
     """Reminders table behind one SQLAlchemy engine; every method is short and blocking.
 
-    Call from async code through ``asyncio.to_thread``.
+    Call from async code through ``asyncio.to_thread``. ``url`` is the store's address with any
+    password masked, safe to log; the connection uses the URL as given.
     """
 
     def __init__(self, url: str) -> None:
-        self.url = url
+        if url.startswith("postgres://"):  # the Heroku-style alias SQLAlchemy 1.4 rejects
+            url = "postgresql://" + url[len("postgres://") :]
+        self._connect_url = url
+        self.url = safe_url(url)
         self._engine: Engine | None = None
         self._lock = threading.Lock()
 
@@ -130,7 +134,7 @@ class ReminderStore:
             if self._engine is not None:
                 return self._engine
             try:
-                engine = _create_engine(self.url)
+                engine = _create_engine(self._connect_url)
                 try:
                     metadata.create_all(engine, checkfirst=True)
                 except SQLAlchemyError:
@@ -139,7 +143,7 @@ class ReminderStore:
                     metadata.create_all(engine, checkfirst=True)
             except (SQLAlchemyError, OSError, ValueError) as exc:
                 raise ReminderStoreError(
-                    f"cannot open the reminder store at {URL_SETTING}={safe_url(self.url)}: "
+                    f"cannot open the reminder store at {URL_SETTING}={self.url}: "
                     f"{_first_line(exc)}"
                 ) from exc
             self._engine = engine
@@ -152,13 +156,13 @@ class ReminderStore:
                 return work(conn)
         except SQLAlchemyError as exc:
             raise ReminderStoreError(
-                f"reminder store error ({URL_SETTING}={safe_url(self.url)}): {_first_line(exc)}"
+                f"reminder store error ({URL_SETTING}={self.url}): {_first_line(exc)}"
             ) from exc
 
     @property
     def is_postgresql(self) -> bool:
         """True when the store is a PostgreSQL database."""
-        return self.url.startswith(("postgresql", "postgres"))
+        return self._connect_url.startswith("postgresql")
 
     def check(self) -> None:
         """Open the store (creating the table) or raise ReminderStoreError."""
@@ -266,8 +270,9 @@ class ReminderStore:
     ) -> list[Reminder]:
         """Claim up to ``limit`` ready reminders at once; each is claimed by one caller only.
 
-        PostgreSQL: one ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)
-        RETURNING`` statement. Elsewhere: the ready rows, each taken by a conditional UPDATE.
+        PostgreSQL: one transaction, ``SELECT ... LIMIT n FOR UPDATE SKIP LOCKED`` then
+        ``UPDATE ... RETURNING`` of those rows. Elsewhere: the ready rows, each taken by a
+        conditional UPDATE.
         """
         t = _naive_utc(now)
         lease = t + timedelta(seconds=lease_seconds)
@@ -279,22 +284,32 @@ class ReminderStore:
                 if self.claim(r.id, now, lease_seconds):
                     taken.append(replace(r, state=CLAIMED))
             return taken
-        ready = (
-            sa.select(reminders.c.id)
-            .where(_ready(t))
-            .order_by(reminders.c.due_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
-        rows = self._run(
-            lambda conn: conn.execute(
+
+        def work(conn: sa.engine.Connection) -> list[sa.engine.Row]:
+            # Lock up to `limit` ready rows that no other transaction holds, then claim exactly
+            # those. (One UPDATE ... WHERE id IN (SELECT ... LIMIT n) may claim more than n:
+            # PostgreSQL can re-run such a subquery.) The locks last until this commit.
+            ids = (
+                conn.execute(
+                    sa.select(reminders.c.id)
+                    .where(_ready(t))
+                    .order_by(reminders.c.due_at)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+                .scalars()
+                .all()
+            )
+            if not ids:
+                return []
+            return conn.execute(
                 reminders.update()
-                .where(reminders.c.id.in_(ready), _ready(t))
+                .where(reminders.c.id.in_(ids))
                 .values(state=CLAIMED, lease_until=lease)
                 .returning(*reminders.c)
             ).fetchall()
-        )
+
+        rows = self._run(work)
         return sorted((Reminder.from_row(r) for r in rows), key=lambda r: r.due_at)
 
     def release(self, reminder_id: str, retry_at: datetime) -> bool:
