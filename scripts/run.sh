@@ -14,15 +14,16 @@ stop() {
   wait 2>/dev/null || true
   exit "$code"
 }
-trap stop INT TERM EXIT
+trap 'stop 0' INT TERM
+trap 'stop $?' EXIT
 
 wait_for() {  # url, name, pid
-  for _ in $(seq 1 240); do
+  for _ in $(seq 1 480); do
     if curl -fsS -o /dev/null "$1"; then return 0; fi
     if ! kill -0 "$3" 2>/dev/null; then echo "error: the $2 exited; see the log above" >&2; return 1; fi
     sleep 0.5
   done
-  echo "error: the $2 did not answer at $1 within 120 s" >&2; return 1
+  echo "error: the $2 did not answer at $1 within 240 s" >&2; return 1
 }
 
 # Check the settings first, so a wrong DATABASE_URL or REDIS_HOST fails by name, not by hanging.
