@@ -53,7 +53,7 @@ STORE_APOLOGY = "Sorry, I can't reach my reminder list right now, so I couldn't 
 NO_TIME_HELP = (
     "Sorry, I didn't catch a time. You can say something like in ten minutes, or at five pm."
 )
-LATE_AFTER = timedelta(minutes=2)
+LATE_AFTER = timedelta(seconds=30)  # later than this, the spoken reminder says it is late
 _CONTROL_INTENTS = {
     "stop",
     "repeat",
@@ -139,6 +139,21 @@ class _StoreUser:
         return self._store
 
 
+def widen_to_request(span: str, utterance: str, intent: str | None, now: datetime) -> str:
+    """The whole task the user asked for when the NLU's span caught only part of it.
+
+    "remind me to drink some water in one minute" may come with the span "water"; the
+    utterance, less its request words and its time, says "drink some water".
+    """
+    if intent != "set_reminder" or not span:
+        return span
+    task, _ = split_request(utterance, now)
+    task = clean_reminder_text(task or "")
+    if len(task) > len(span) and re.search(rf"\b{re.escape(span.lower())}\b", task.lower()):
+        return task
+    return span
+
+
 class ValidateReminderForm(FormValidationAction):
     """Fills reminder_text and reminder_time from what the user says, checks both."""
 
@@ -217,6 +232,9 @@ class ValidateReminderForm(FormValidationAction):
         task, parsed = split_request(text, self._now(tracker))
         if parsed is not None and task:
             text = task  # the NLU's span included the time: "call mom at five"
+        text = widen_to_request(
+            text, latest_text(tracker), latest_intent(tracker), self._now(tracker)
+        )
         if not text:
             return {"reminder_text": None}
         capped, truncated = cap_text(text)

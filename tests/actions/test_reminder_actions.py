@@ -90,6 +90,29 @@ async def test_entity_text_is_cleaned(domain: dict) -> None:
     assert slots["reminder_time"] == datetime(2024, 3, 8, 14, 17, tzinfo=NY).isoformat()
 
 
+@pytest.mark.parametrize(
+    ("utterance", "span", "text"),
+    [
+        ("remind me to drink some water in one minute", "water", "drink some water"),
+        ("um remind me to uh pick up the kids at three thirty", "kids", "pick up the kids"),
+        ("remind me to call mom at five pm", "call mom", "call mom"),
+    ],
+)
+async def test_a_short_entity_span_widens_to_the_whole_task(
+    utterance: str, span: str, text: str, domain: dict
+) -> None:
+    form = ValidateReminderForm(clock=lambda: NOW)
+    tracker = form_tracker(
+        utterance,
+        "set_reminder",
+        None,
+        entities=[ent("reminder_text", span)],
+        extracted={"reminder_text": span},
+    )
+    _, slots = await run(form, tracker, domain)
+    assert slots["reminder_text"] == text
+
+
 async def test_request_without_time_leaves_time_to_ask(domain: dict) -> None:
     form = ValidateReminderForm(clock=lambda: NOW)
     _, slots = await run(

@@ -76,7 +76,7 @@ def test_reminder_due_while_servers_are_down_fires_once_after_restart(own_stack:
     who = sender()
     set_reminder(own_stack, who, "remind me to drink some water in one minute")
     own_stack.stop()
-    time.sleep(65)  # the reminder falls due while both servers are down
+    time.sleep(90)  # the reminder falls due while both servers are down
     own_stack.start_actions()
     own_stack.start_rasa()
     delivered = wait_for_bot_text(own_stack.url, who, "sorry, this is late", timeout=60)
