@@ -70,6 +70,7 @@ def sox_noise(
     out = subprocess.run(
         [
             "sox",
+            "-R",  # repeatable: the same noise every run, so tests are deterministic
             "-n",
             "-r",
             str(rate),

@@ -138,6 +138,8 @@ def looks_complete(
         return None
     if words[-1] in _DANGLING:
         return False
+    if set(words) <= _PRELUDE and set(words) & _HOLDING:
+        return False  # "no wait", "hold on", "actually": the request is still to come
     if missing_entities:
         return False
     if intent_confidence is not None:
@@ -147,6 +149,24 @@ def looks_complete(
     if t[-1] in ".?!" and len(words) >= 2:
         return True
     return None
+
+
+# A turn made only of these words, one of them a "holding" word, is a prelude: more follows.
+_HOLDING = {"wait", "hold", "hang", "actually", "well", "um", "uh", "hmm", "let", "see"}
+_PRELUDE = _HOLDING | {
+    "no",
+    "oh",
+    "on",
+    "so",
+    "okay",
+    "ok",
+    "sorry",
+    "me",
+    "just",
+    "a",
+    "sec",
+    "second",
+}
 
 
 class TurnDetector:

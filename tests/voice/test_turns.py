@@ -178,3 +178,10 @@ def test_looks_complete() -> None:
     assert looks_complete("weather in paris", intent_confidence=0.95) is True
     assert looks_complete("weather in paris", intent_confidence=0.3) is None
     assert looks_complete("remind me", intent_confidence=0.99) is False
+
+
+def test_a_prelude_is_not_a_finished_request() -> None:
+    for text in ("No wait.", "Hold on.", "Actually,", "Um, let me see.", "Wait."):
+        assert looks_complete(text) is False, text
+    for text in ("No.", "Okay.", "No, thanks.", "No wait, what time is it in Paris?"):
+        assert looks_complete(text) is not False, text
