@@ -38,15 +38,18 @@ def _piper():  # type: ignore[no-untyped-def]
 
 @functools.lru_cache(maxsize=256)
 def piper_speech(text: str, rate: int = RATE, speed: float = 1.0) -> bytes:
-    """Text spoken by the bundled Piper voice, PCM16 mono at ``rate``."""
-    tts = _piper()
-    if speed != 1.0:
-        from piper import SynthesisConfig
+    """Text spoken by the bundled Piper voice, PCM16 mono at ``rate``.
 
-        cfg = SynthesisConfig(length_scale=tts.voice.config.length_scale / speed)
-        x = np.concatenate([c.audio_float_array for c in tts.voice.synthesize(text, cfg)])
-    else:
-        x = tts.synthesize(text)
+    Piper samples noise for pitch and timing on every call (and onnxruntime cannot seed it), so
+    test speech turns both noise scales off: the same text is the same audio on every run.
+    """
+    from piper import SynthesisConfig
+
+    tts = _piper()
+    cfg = SynthesisConfig(
+        length_scale=tts.voice.config.length_scale / speed, noise_scale=0.0, noise_w_scale=0.0
+    )
+    x = np.concatenate([c.audio_float_array for c in tts.voice.synthesize(text, cfg)])
     return float_to_pcm16(resample_float(x, tts.sample_rate, rate) * 0.8)
 
 

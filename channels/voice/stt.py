@@ -124,7 +124,7 @@ class FasterWhisperSTT:
                 vad_filter=False,
                 without_timestamps=True,
                 condition_on_previous_text=False,
-                initial_prompt=cfg.initial_prompt,
+                initial_prompt=cfg.initial_prompt or None,
                 hotwords=None if fast else cfg.hotwords,
                 no_speech_threshold=cfg.no_speech_threshold,
                 log_prob_threshold=cfg.logprob_threshold,

@@ -152,7 +152,8 @@ def looks_complete(
 
 
 # A turn made only of these words, one of them a "holding" word, is a prelude: more follows.
-_HOLDING = {"wait", "hold", "hang", "actually", "well", "um", "uh", "hmm", "let", "see"}
+# "way": Whisper often writes a clipped "no wait" as "No way."
+_HOLDING = {"wait", "way", "hold", "hang", "actually", "well", "um", "uh", "hmm", "let", "see"}
 _PRELUDE = _HOLDING | {
     "no",
     "oh",

@@ -181,7 +181,7 @@ def test_looks_complete() -> None:
 
 
 def test_a_prelude_is_not_a_finished_request() -> None:
-    for text in ("No wait.", "Hold on.", "Actually,", "Um, let me see.", "Wait."):
+    for text in ("No wait.", "No way.", "Hold on.", "Actually,", "Um, let me see.", "Wait."):
         assert looks_complete(text) is False, text
     for text in ("No.", "Okay.", "No, thanks.", "No wait, what time is it in Paris?"):
         assert looks_complete(text) is not False, text
