@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CHUNK_S = 0.2  # bot audio goes out in 200 ms chunks
+REWIND_S = 0.3  # a resumed sentence starts this much before where it was paused
 _seg_ids = itertools.count(1)
 
 
@@ -38,6 +39,10 @@ class Segment:
     duration_s: float
     sent_at: float
     played: bool = False
+    pcm: bytes = b""  # kept until heard, so a paused sentence can resume
+    sent_bytes: int = 0
+    ended: bool = False
+    start_est: float = 0.0  # estimated start of its playback
 
 
 @dataclass
@@ -75,6 +80,10 @@ class Speaker:
         self._idle.set()
         self.tts_first_s: list[float] = []
         self._rest: list[str] = []
+        self.held = False  # paused by a possible barge-in, waiting for the backchannel check
+        self._held_at = 0.0
+        self._go = asyncio.Event()  # cleared while held: sending waits
+        self._go.set()
 
     def start(self) -> None:
         """Starts the speaking loop."""
@@ -101,7 +110,7 @@ class Speaker:
     @property
     def speaking(self) -> bool:
         """True while audio is queued, being made, or (probably) still playing."""
-        if self.busy or not self.queue.empty():
+        if self.held or self.busy or not self.queue.empty():
             return True
         pending = any(not s.played for s in self.segments.values())
         return pending and now() < self.play_until + 2.0
@@ -115,6 +124,7 @@ class Speaker:
         seg = self.segments.get(segment_id)
         if seg is not None:
             seg.played = True
+            seg.pcm = b""
         self.last_activity = now()
 
     def stop_nowait(self) -> list[Segment]:
@@ -135,8 +145,54 @@ class Speaker:
             if s.id:
                 self.segments.pop(s.id, None)
         self.play_until = now()
+        self.held = False
+        self._go.set()
         self._idle.set() if not self.busy else None
         return unheard
+
+    async def hold(self) -> None:
+        """Possible barge-in: silences playback at once, keeping the unheard audio to resume."""
+        if self.held or not self.speaking:
+            return
+        self.held = True
+        self._held_at = now()
+        self._go.clear()
+        try:
+            await self.transport.clear_audio()
+        except Exception as e:
+            logger.warning("clear_audio failed: %s", e)
+
+    async def resume(self) -> None:
+        """It was a backchannel: replays the unheard audio from just before the pause."""
+        if not self.held:
+            return
+        gen = self.generation
+        rate = int(self.transport.output_sample_rate)
+        self.play_until = now()
+        try:
+            for i, seg in enumerate(self.unplayed()):
+                if gen != self.generation:
+                    return
+                off = 0
+                if i == 0:
+                    played_s = self._held_at - seg.start_est - REWIND_S
+                    off = min(max(0, int(played_s * rate)) * 2, seg.sent_bytes)
+                audio = seg.pcm[off : seg.sent_bytes]
+                # a new id: the wire forgets cleared segments, and a late echo of the old mark
+                # must not count as heard
+                self.segments.pop(seg.id, None)
+                seg.id = f"s{next(_seg_ids)}"
+                seg.sent_at = seg.start_est = max(now(), self.play_until)
+                seg.pcm, seg.sent_bytes = seg.pcm[off:], seg.sent_bytes - off
+                seg.duration_s = len(seg.pcm) / 2 / rate
+                self.segments[seg.id] = seg
+                await self._send_chunks(audio, seg, gen, rate)
+                if seg.ended and gen == self.generation:
+                    await self.transport.end_segment(seg.id)
+        finally:
+            if gen == self.generation:
+                self.held = False
+                self._go.set()
 
     async def stop(self) -> list[Segment]:
         """Barge-in: stops playback at once on the wire and drops queued speech."""
@@ -218,12 +274,17 @@ class Speaker:
                 return
 
     async def _send(self, pcm: bytes, text: str, utt: _Utterance, rate: int) -> None:
+        await self._go.wait()
+        if utt.generation != self.generation:
+            return
         seg = Segment(
             id=f"s{next(_seg_ids)}",
             text=text,
             turn=utt.turn,
             duration_s=len(pcm) / 2 / rate,
             sent_at=now(),
+            pcm=pcm,
+            start_est=max(now(), self.play_until),
         )
         self.segments[seg.id] = seg
         while len(self.segments) > 200:
@@ -231,15 +292,30 @@ class Speaker:
         step = int(rate * CHUNK_S) * 2
         first = True
         for off in range(0, len(pcm), step):
+            await self._go.wait()  # held: the rest is sent on resume (or dropped on stop)
             if utt.generation != self.generation:
                 return
-            await self.transport.send_audio(pcm[off : off + step], seg.id)
+            chunk = pcm[off : off + step]
+            await self._send_chunks(chunk, seg, utt.generation, rate)
+            seg.sent_bytes += len(chunk)
             if first and self.on_first_audio is not None:
                 self.on_first_audio(utt.turn)
             first = False
-        self.play_until = max(self.play_until, seg.sent_at) + seg.duration_s
+        await self._go.wait()
+        if utt.generation != self.generation:
+            return
+        seg.ended = True
         await self.transport.end_segment(seg.id)
         self.last_activity = now()
+
+    async def _send_chunks(self, pcm: bytes, seg: Segment, gen: int, rate: int) -> None:
+        step = int(rate * CHUNK_S) * 2
+        for off in range(0, len(pcm), step):
+            if gen != self.generation:
+                return
+            chunk = pcm[off : off + step]
+            await self.transport.send_audio(chunk, seg.id)
+            self.play_until = max(self.play_until, now()) + len(chunk) / 2 / rate
 
 
 class VoiceOutputChannel(OutputChannel):

@@ -5,7 +5,9 @@ input_channel=..., metadata=...)``; metadata carries the transport's fields (cha
 caller_number, timezone, ...) plus ``language`` (the STT language) and a ``voice`` dict with the
 turn's endpointing. After a barge-in, the *next* user message carries ``interrupted: true``,
 ``heard_bot_text`` (the bot sentences actually played) and ``unheard_bot_text`` (dropped) so the
-tracker records what the user really heard.
+tracker records what the user really heard. Speech over the bot pauses it at once
+(``Speaker.hold``); a quick transcription then either resumes it (a backchannel, "uh-huh") or
+confirms the interruption.
 """
 
 from __future__ import annotations
@@ -231,6 +233,10 @@ class VoiceSession:
             self._current = rec
             await self._event({"type": "vad", "speech": True})
         elif k == Kind.BARGE_IN_CHECK:
+            # pause the bot now; the check decides between resuming and a real interruption
+            await self.speaker.hold()
+            if self._current is not None and self._speech_start_t:
+                self._current.barge_in_s = t - self._speech_start_t
             self._barge_check = self._spawn(self._check_backchannel(ev.audio), "barge-check")
         elif k == Kind.BARGE_IN:
             await self._interrupt(reason=ev.reason)
@@ -365,6 +371,8 @@ class VoiceSession:
             logger.warning("backchannel check failed: %s", e)
             text = "?"
         backchannel = is_backchannel(text, self.config.turns.backchannels)
+        if backchannel:
+            await self.speaker.resume()
         if self.turns.barge == "checking":
             events = self.turns.backchannel() if backchannel else self.turns.confirm_barge_in()
             for ev in events:
@@ -392,7 +400,7 @@ class VoiceSession:
             if prev is not None:
                 prev.interrupted = True
                 prev.heard_text = heard
-        if self._current is not None:
+        if self._current is not None and self._current.barge_in_s is None:
             self._current.barge_in_s = lat
         # the stale response of the previous turn must not speak any more
         self.turn_no += 1 if (self._turn_task and not self._turn_task.done()) else 0

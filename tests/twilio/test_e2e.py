@@ -172,9 +172,11 @@ def _hour_said(heard: str, zone: str) -> bool:
     text = heard.lower()
     now = datetime.now(ZoneInfo(zone))
     for moment in (now - timedelta(minutes=2), now, now + timedelta(minutes=1)):
-        h = moment.hour % 12 or 12
-        if re.search(rf"\b{h}(?::?\d\d)?\b|\b{_WORDS[h % 12]}\b", text):
-            return True
+        # "ten to two" names the next hour
+        hours = {moment.hour % 12 or 12, (moment + timedelta(minutes=30)).hour % 12 or 12}
+        for h in hours:
+            if re.search(rf"\b{h}(?::?\d\d)?\b|\b{_WORDS[h % 12]}\b", text):
+                return True
         m = moment.minute
         minute_said = m > 9 and re.search(rf"(?<![\d])[:.]?{m:02d}\b", text)
         if minute_said and _part_of_day(moment.hour) in text:
@@ -208,14 +210,17 @@ async def test_barge_in_and_backchannel(phone_stack: PhoneStack) -> None:
         call, stream = await sim.inbound_call("+15551230002")
         assert stream is not None
         await _greeted(stream)
-        # A long answer; a backchannel while it plays does not stop it.
+        # A long answer; a backchannel while it plays does not end it.
         pcm, rate = caller_speech("What can you do?")
         t = stream.say(pcm, rate)
         assert await stream.wait_for(lambda: bool(stream.bot_starts(t + 0.3)), 30)
         await asyncio.sleep(0.8)
         uh = stream.say(*caller_speech("uh-huh"))
         await asyncio.sleep(1.6)
-        assert not [e for e in stream.events if e.kind == "clear" and e.t > uh], "uh-huh cut it"
+        # it may pause while it checks what was said, but then goes on with the same answer
+        paused = [e.t for e in stream.events if e.kind == "clear" and e.t > uh]
+        if paused:
+            assert stream.bot_starts(paused[0]), "the answer did not resume after uh-huh"
         # A real interruption cuts the bot off at once and is answered.
         if not stream.bot_speaking():
             pytest.skip("the answer ended before the interruption could be tested")

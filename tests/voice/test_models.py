@@ -60,7 +60,7 @@ def test_vad_state_is_per_stream(engines: Engines) -> None:
     "text",
     [
         "What time is it in Tokyo?",
-        "Set a reminder to call my mother tomorrow at five.",
+        "Can you set a reminder to call my mother tomorrow at five?",
         "What's the weather like in Berlin?",
     ],
 )
