@@ -89,6 +89,10 @@ def pct(v: list[float], q: float) -> float | None:
     return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))]
 
 
+BARGE_TEXTS = ("Stop, what time is it?", "No wait, set a reminder.", "Hold on please.")
+BACKCHANNEL_TEXTS = ("Uh-huh.", "Okay.", "Yeah.", "Right.")
+
+
 def say(text: str, i: int, noisy: bool = False) -> bytes:
     """A benchmark utterance in one of several voices, some with noise and level changes."""
     v = VOICES[i % len(VOICES)]
@@ -179,16 +183,23 @@ def summarize(recs: list[dict[str, Any]], key: str) -> str:
     return f"p50 {pct(v, 50):7.1f}  p95 {pct(v, 95):7.1f}  (n={len(v)})" if v else "n/a"
 
 
-async def barge_in(cfg: VoiceConfig, n: int) -> list[float]:
-    """User speech start -> clear_audio, over n interruptions of a long bot reply."""
+async def barge_in(
+    cfg: VoiceConfig, n: int, texts: tuple[str, ...] = BARGE_TEXTS
+) -> tuple[list[float], list[float]]:
+    """Speech over a long bot reply, n times: (speech start -> playback stop, in ms; for
+    backchannels, playback stop -> the same reply resumed, in ms)."""
     eng = get_engines(cfg)
-    out: list[float] = []
+    stops: list[float] = []
+    gaps: list[float] = []
     long_reply = " ".join(["This is a long answer that keeps going for a while."] * 6)
+    asked: list[str] = []
 
     async def bot(msg: Any) -> None:
+        asked.append(msg.text)
         await msg.output_channel.send_text_message(msg.sender_id, long_reply)
 
     for i in range(n):
+        asked.clear()
         tr = LoopbackTransport(8000, speed=1.0)
         s = VoiceSession(
             engines=eng,
@@ -205,9 +216,7 @@ async def barge_in(cfg: VoiceConfig, n: int) -> list[float]:
         while not tr.order:
             await asyncio.sleep(0.02)
         await feed_realtime(s, speech.silence(500))
-        pcm = say(
-            ["Stop, what time is it?", "No wait, set a reminder.", "Hold on please."][i % 3], i
-        )
+        pcm = say(texts[i % len(texts)], i)
         loop = asyncio.get_running_loop()
         t_speech = loop.time()
         await feed_realtime(s, pcm + speech.silence(300))
@@ -215,9 +224,12 @@ async def barge_in(cfg: VoiceConfig, n: int) -> list[float]:
             # the speech onset is the first sample above -40 dBFS in the fed audio
             x = np.abs(pcm16_to_float(pcm))
             onset = int(np.argmax(x > 0.01)) / 16000
-            out.append((tr.clear_times[0] - (t_speech + onset)) * 1000)
+            stops.append((tr.clear_times[0] - (t_speech + onset)) * 1000)
+            after = [t for t in tr.audio_times if t > tr.clear_times[0]]
+            if after and len(asked) == 1:  # the same reply resumed, no new turn
+                gaps.append((after[0] - tr.clear_times[0]) * 1000)
         await s.close()
-    return out
+    return stops, gaps
 
 
 def rss_mb() -> float:
@@ -347,12 +359,17 @@ async def main(args: argparse.Namespace) -> None:
         ("backchannel check on", TurnConfig()),
         ("backchannel check off", TurnConfig(backchannel_check=False)),
     ]:
-        lat = await barge_in(replace(base, stt=no_partials, turns=tc), n_b)
+        lat, _ = await barge_in(replace(base, stt=no_partials, turns=tc), n_b)
         if lat:
             print(
                 f"Barge-in ({label}): speech start -> playback stop p50 {pct(lat, 50):.0f} ms, "
                 f"p95 {pct(lat, 95):.0f} ms (n={len(lat)}/{n_b})"
             )
+    paused, gaps = await barge_in(replace(base, stt=no_partials), n_b // 2, BACKCHANNEL_TEXTS)
+    print(
+        f"Backchannels over the bot: paused {len(paused)}/{n_b // 2}, resumed {len(gaps)}; "
+        + (f"pause p50 {pct(gaps, 50):.0f} ms, p95 {pct(gaps, 95):.0f} ms" if gaps else "")
+    )
 
     # --- per-session memory ---
     gc.collect()

@@ -21,6 +21,7 @@ class LoopbackTransport:
         self.played: list[str] = []
         self.cleared = 0
         self.clear_times: list[float] = []
+        self.audio_times: list[float] = []  # when each chunk of bot audio arrived
         self.hung_up = False
         self.first_audio_t: float | None = None
         self.session: Any = None
@@ -32,8 +33,10 @@ class LoopbackTransport:
         if segment_id not in self.segments:
             self.segments[segment_id] = bytearray()
             self.order.append(segment_id)
+        t = asyncio.get_running_loop().time()
+        self.audio_times.append(t)
         if self.first_audio_t is None:
-            self.first_audio_t = asyncio.get_running_loop().time()
+            self.first_audio_t = t
         self.segments[segment_id].extend(pcm16)
 
     async def end_segment(self, segment_id: str) -> None:
