@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
+from actions.services.spoken import day_period, number_words
 from channels.voice.audio import pcm16_to_float, resample_pcm16
 from tests.servers import (
     Server,
@@ -40,21 +41,6 @@ channels.twilio_media.TwilioMediaStreamInput:
   max_concurrent_calls: 8
   dtmf_timeout_s: 1.0
 """
-_WORDS = [
-    "twelve",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-]  # index = hour on a 12 h clock
 
 
 @dataclass
@@ -154,15 +140,10 @@ async def _ask(stream: StreamSession, text: str, timeout: float = 60) -> tuple[f
     return t, heard
 
 
-def _part_of_day(hour: int) -> str:
-    return (
-        "morning"
-        if 5 <= hour < 12
-        else "afternoon"
-        if hour < 17
-        else "evening"
-        if hour < 21
-        else "night"
+def _simulator(stack: PhoneStack) -> TwilioSimulator:
+    """Twilio, as the simulator plays it, in front of the stack's phone channel."""
+    return TwilioSimulator(
+        local_base_url=stack.url, auth_token=AUTH_TOKEN, account_sid=ACCOUNT_SID, number=OUR_NUMBER
     )
 
 
@@ -175,22 +156,17 @@ def _hour_said(heard: str, zone: str) -> bool:
         # "ten to two" names the next hour
         hours = {moment.hour % 12 or 12, (moment + timedelta(minutes=30)).hour % 12 or 12}
         for h in hours:
-            if re.search(rf"\b{h}(?::?\d\d)?\b|\b{_WORDS[h % 12]}\b", text):
+            if re.search(rf"\b{h}(?::?\d\d)?\b|\b{number_words(h)}\b", text):
                 return True
         m = moment.minute
         minute_said = m > 9 and re.search(rf"(?<![\d])[:.]?{m:02d}\b", text)
-        if minute_said and _part_of_day(moment.hour) in text:
+        if minute_said and day_period(moment.hour) in text:
             return True
     return False
 
 
 async def test_time_in_tokyo(phone_stack: PhoneStack) -> None:
-    async with TwilioSimulator(
-        local_base_url=phone_stack.url,
-        auth_token=AUTH_TOKEN,
-        account_sid=ACCOUNT_SID,
-        number=OUR_NUMBER,
-    ) as sim:
+    async with _simulator(phone_stack) as sim:
         call, stream = await sim.inbound_call("+15551230001")
         assert stream is not None, call
         await _greeted(stream)
@@ -201,12 +177,7 @@ async def test_time_in_tokyo(phone_stack: PhoneStack) -> None:
 
 
 async def test_barge_in_and_backchannel(phone_stack: PhoneStack) -> None:
-    async with TwilioSimulator(
-        local_base_url=phone_stack.url,
-        auth_token=AUTH_TOKEN,
-        account_sid=ACCOUNT_SID,
-        number=OUR_NUMBER,
-    ) as sim:
+    async with _simulator(phone_stack) as sim:
         call, stream = await sim.inbound_call("+15551230002")
         assert stream is not None
         await _greeted(stream)
@@ -249,12 +220,7 @@ async def test_dtmf_confirms_reminder_goodbye_hangs_up_and_reminder_calls_back(
     phone_stack: PhoneStack,
 ) -> None:
     caller = "+15551230003"
-    async with TwilioSimulator(
-        local_base_url=phone_stack.url,
-        auth_token=AUTH_TOKEN,
-        account_sid=ACCOUNT_SID,
-        number=OUR_NUMBER,
-    ) as sim:
+    async with _simulator(phone_stack) as sim:
         fake = FakeTwilioRest(sim)
         await fake.start(port=phone_stack.rest_port)
         try:
