@@ -108,7 +108,7 @@ def get_engines(config: VoiceConfig | None = None) -> Engines:
         if eng is not None:
             return eng
         t0 = time.perf_counter()
-        from channels.voice.speakable import speakable
+        from channels.voice.speakable import speakable, speech_chunks
 
         # Components are shared across configs that agree on them: one model per process.
         stt = _PARTS.get(("stt", config.stt)) or make_stt(config.stt)
@@ -122,7 +122,8 @@ def get_engines(config: VoiceConfig | None = None) -> Engines:
         tts = CachedTTS(
             engine_tts,
             size=config.tts.cache_size,
-            prompts=tuple(speakable(p) for p in fixed_prompts(config)),
+            # cached as the Speaker will ask for them: chunk by chunk
+            prompts=tuple(c for p in fixed_prompts(config) for c in speech_chunks(speakable(p))),
         )
         eng = Engines(config=config, vad=vad, stt=stt, tts=tts, pool=pool)
         eng.load_s = time.perf_counter() - t0

@@ -15,7 +15,12 @@ from rasa.core.channels.channel import OutputChannel
 
 from channels.voice.audio import float_to_pcm16, resample_float
 from channels.voice.metrics import ERRORS, now
-from channels.voice.speakable import buttons_to_speech, speakable, split_sentences
+from channels.voice.speakable import (
+    buttons_to_speech,
+    speakable,
+    speech_chunks,
+    split_sentences,
+)
 
 if TYPE_CHECKING:
     from channels.voice.engines import Engines
@@ -242,7 +247,7 @@ class Speaker:
                     self._idle.set()
 
     async def _speak(self, utt: _Utterance) -> None:
-        sentences = split_sentences(utt.text)
+        sentences = speech_chunks(utt.text)
         tts = self.engines.tts
         pool = self.engines.pool
         out_rate = int(self.transport.output_sample_rate)

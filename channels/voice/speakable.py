@@ -280,6 +280,32 @@ def split_sentences(text: str, max_chars: int = 220) -> list[str]:
     return out
 
 
+_CLAUSE_RE = re.compile(r"[,;:](?=\s)")
+
+
+def speech_chunks(text: str, max_chars: int = 220) -> list[str]:
+    """Sentences to synthesize one by one, the first sentence's leading clause on its own.
+
+    Synthesis time grows with the length of the audio, so "Sure, that was request one." starts
+    playing after "Sure," is made (about a fifth of the time) while the rest is synthesized. The
+    clause keeps its comma, so it is read with the same intonation, and the pause between the two
+    parts is about the comma pause inside one sentence.
+    """
+    sentences = split_sentences(text, max_chars)
+    return lead_clause(sentences[0]) + sentences[1:] if sentences else []
+
+
+def lead_clause(sentence: str, min_rest_words: int = 3) -> list[str]:
+    """Splits a sentence after its first clause break when enough words follow it."""
+    m = _CLAUSE_RE.search(sentence)
+    if m is None:
+        return [sentence]
+    head, rest = sentence[: m.end()].strip(), sentence[m.end() :].strip()
+    if not re.search(r"\w", head) or len(rest.split()) < min_rest_words:
+        return [sentence]
+    return [head, rest]
+
+
 def _split_long(sent: str, max_chars: int) -> Iterable[str]:
     if len(sent) <= max_chars:
         yield sent

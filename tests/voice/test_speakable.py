@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from channels.voice.speakable import (
     buttons_to_speech,
+    lead_clause,
     number_words,
     ordinal_words,
     speakable,
+    speech_chunks,
     split_sentences,
 )
 
@@ -52,6 +54,21 @@ def test_sentences_split_and_long_ones_cut() -> None:
     parts = split_sentences(long, max_chars=100)
     assert all(len(p) <= 100 for p in parts) and len(parts) > 3
     assert split_sentences("x" * 500, max_chars=100)
+
+
+def test_the_first_sentence_speaks_its_leading_clause_first() -> None:
+    assert speech_chunks("Sure, that was request one. Here it is.") == [
+        "Sure,",
+        "that was request one.",
+        "Here it is.",
+    ]
+    # later sentences stay whole; a short tail is not worth a seam
+    assert speech_chunks("Hi! Okay, so, one two three.") == ["Hi!", "Okay, so, one two three."]
+    assert lead_clause("Okay, never mind.") == ["Okay, never mind."]
+    assert lead_clause("Okay; I will tell you now.") == ["Okay;", "I will tell you now."]
+    assert lead_clause("It's ten past four in Tokyo.") == ["It's ten past four in Tokyo."]
+    assert lead_clause(", and then some more words.") == [", and then some more words."]
+    assert speech_chunks("") == []
 
 
 def test_twelve_hour_times_keep_the_half_of_day_the_text_gives() -> None:
