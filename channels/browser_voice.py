@@ -39,7 +39,7 @@ from sanic.response import HTTPResponse
 from websockets.exceptions import ConnectionClosed
 
 from channels.voice.config import VoiceConfig, _build
-from channels.voice.nlu_parse import rasa_parser
+from channels.voice.nlu_parse import rasa_parser, warm_up_parser
 from channels.voice.presence import set_presence
 from channels.voice.session import VoiceSession
 
@@ -492,6 +492,7 @@ class BrowserVoiceInput(InputChannel):
                     await engines.warm_up()
                 except Exception:
                     logger.exception("Warming up the speech engines failed.")
+            await warm_up_parser(app)
 
         @bp.route("/", methods=["GET"])
         async def page(request: Request) -> HTTPResponse:

@@ -39,7 +39,7 @@ from channels.twilio.registry import CallRegistry
 from channels.twilio.stream import MediaStream
 from channels.twilio.transport import TwilioTransport
 from channels.voice.config import VoiceConfig
-from channels.voice.nlu_parse import rasa_parser
+from channels.voice.nlu_parse import rasa_parser, warm_up_parser
 from channels.voice.presence import set_presence_soon
 from channels.voice.session import ParseFn
 
@@ -187,6 +187,7 @@ class TwilioMediaStreamInput(InputChannel):
         @bp.listener("after_server_start")
         async def warm_up(app: Any, _loop: Any) -> None:
             await self.warm_up()
+            await warm_up_parser(app)
 
         @bp.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

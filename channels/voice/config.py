@@ -118,6 +118,10 @@ class TurnConfig:
     silence_ms: int = 600
     min_speech_ms: int = 250
     max_turn_s: float = 30.0
+    # Pauses inside a turn longer than this are shortened to it before transcription (0: off):
+    # after a long mid-sentence pause ("remind me to ... call mum") Whisper tends to end the
+    # sentence early and mishear or drop what follows.
+    max_pause_ms: int = 300
     semantic: bool = True
     semantic_complete_ms: int = 280
     semantic_incomplete_ms: int = 1200
@@ -125,7 +129,9 @@ class TurnConfig:
     # "intent:entity" pairs: an NLU parse of that intent without the entity reads as unfinished
     semantic_required: tuple[str, ...] = ("set_reminder:reminder_text",)
     barge_in: bool = True
-    barge_in_ms: int = 250
+    # Speech over the bot for this long pauses it (the backchannel check then resumes or stops
+    # it), so a false trigger costs a short pause, not the answer: kept as low as start_ms.
+    barge_in_ms: int = 200
     backchannel_check: bool = True
     backchannels: tuple[str, ...] = DEFAULT_BACKCHANNELS
     push_to_talk: bool = False

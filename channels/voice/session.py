@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import re
 import time
@@ -91,6 +92,7 @@ class VoiceSession:
         self._barge_check: asyncio.Task[bool] | None = None
         self._interrupted: dict[str, Any] | None = None
         self._last_partial_ms = 0
+        self._nlu: tuple[str, dict[str, Any]] | None = None  # endpointing's parse of a transcript
         self._speech_start_t: float | None = None
         self._last_user_activity = now()
         self._vad_ms: list[float] = []
@@ -331,7 +333,16 @@ class VoiceSession:
             hint = await self._completeness(tr.text)
             if gen == self._spec_gen and self.turns.state.value == "trailing":
                 self.turns.set_hint(hint)
+                # the silence may already be long enough: end now, not at the next chunk (in
+                # a task of its own, as the turn awaits this one)
+                events = self.turns.poll()
+                if events:
+                    self._spawn(self._handle_all(events), "endpoint")
         return tr
+
+    async def _handle_all(self, events: list[Event]) -> None:
+        for ev in events:
+            await self._handle(ev)
 
     async def _completeness(self, text: str) -> bool | None:
         if not text.strip():
@@ -341,6 +352,8 @@ class VoiceSession:
         if self.parse is not None:
             try:
                 parsed = await asyncio.wait_for(self.parse(text), 0.3)
+                if parsed.get("intent"):
+                    self._nlu = (text, parsed)
                 intent = parsed.get("intent") or {}
                 conf = float(intent.get("confidence") or 0.0)
                 name = intent.get("name")
@@ -474,6 +487,7 @@ class VoiceSession:
                 text,
                 VoiceOutputChannel(self, turn),
                 self.sender_id,
+                parse_data=self._parsed(text),
                 input_channel=self.input_channel,
                 metadata=meta,
             )
@@ -520,6 +534,13 @@ class VoiceSession:
             except Exception as e:
                 logger.debug("speculative STT failed, redoing: %s", e)
         return await self.engines.pool.run(self.engines.stt.transcribe, pcm16_to_float(audio))
+
+    def _parsed(self, text: str) -> dict[str, Any] | None:
+        """Endpointing already parsed this very transcript: Rasa need not parse it again."""
+        nlu, self._nlu = self._nlu, None
+        if nlu is None or nlu[0] != text:
+            return None
+        return copy.deepcopy(nlu[1])
 
     def _metadata(self, rec: TurnRecord) -> dict[str, Any]:
         meta = dict(self.metadata)

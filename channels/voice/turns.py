@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from channels.voice.config import TurnConfig
 
 CHUNK_MS = 32
+CHUNK_BYTES = CHUNK_MS * 16 * 2  # 512 samples of 16 kHz PCM16
 
 
 class State(enum.Enum):
@@ -170,6 +171,40 @@ _PRELUDE = _HOLDING | {
 }
 
 
+def squeeze_pauses(audio: bytes, voiced: list[bool], max_pause_ms: int) -> bytes:
+    """Shortens runs of unvoiced chunks after speech to about ``max_pause_ms``.
+
+    ``voiced`` flags each 32 ms chunk (16 kHz PCM16) of ``audio``. A long pause keeps its first
+    and last parts (the fading end of one word, the soft start of the next); leading silence is
+    kept as it is. Audio that does not match the flags is returned unchanged.
+    """
+    size = CHUNK_BYTES
+    if max_pause_ms <= 0 or not voiced or len(audio) != len(voiced) * size:
+        return audio
+    keep = max(2, max_pause_ms // CHUNK_MS)
+    head, tail = keep - keep // 2, keep // 2
+    out = bytearray()
+    run_start: int | None = None  # first chunk of the current unvoiced run
+    seen_speech = False
+    for i, v in enumerate([*voiced, True]):  # a sentinel ends the last run
+        if not v:
+            if run_start is None:
+                run_start = i
+            continue
+        if run_start is not None:
+            n = i - run_start
+            if seen_speech and n > keep:
+                out += audio[run_start * size : (run_start + head) * size]
+                out += audio[(i - tail) * size : i * size]
+            else:
+                out += audio[run_start * size : i * size]
+            run_start = None
+        if i < len(voiced):
+            seen_speech = True
+            out += audio[i * size : (i + 1) * size]
+    return bytes(out)
+
+
 class TurnDetector:
     """Per-session turn-taking state machine (one instance per session)."""
 
@@ -185,6 +220,7 @@ class TurnDetector:
         self.state = State.IDLE
         self.prefix: deque[bytes] = deque(maxlen=max(1, self.cfg.prefix_ms // CHUNK_MS))
         self.audio = bytearray()
+        self.voiced: list[bool] = []  # per chunk of ``audio``: was it speech?
         self.speech_ms = 0
         self.turn_ms = 0
         self.silence_ms = 0
@@ -198,6 +234,12 @@ class TurnDetector:
         """Semantic endpointing hint from the latest (partial/speculative) transcript."""
         self.hint = complete if self.cfg.semantic else None
         self.pending = False
+
+    def poll(self) -> list[Event]:
+        """Ends the turn now if the silence so far is enough (call after ``set_hint``)."""
+        if self.state == State.TRAILING and self.silence_ms >= self.endpoint_ms():
+            return self._end("semantic" if self.hint else "silence")
+        return []
 
     def mark_pending(self) -> None:
         """A transcript for the hint is being made: do not end on the fixed rule meanwhile."""
@@ -241,7 +283,7 @@ class TurnDetector:
         """Push-to-talk: the client ends the turn."""
         if self.state != State.PTT:
             return []
-        audio = bytes(self.audio)
+        audio = self.turn_audio()
         ms = self.turn_ms
         self._clear_turn()
         self.state = State.IDLE
@@ -256,6 +298,7 @@ class TurnDetector:
         st = self.state
         if st == State.PTT:
             self.audio.extend(chunk)
+            self.voiced.append(prob >= self.on)
             self.turn_ms += CHUNK_MS
             if self.turn_ms >= self.cfg.max_turn_s * 1000:
                 return self.ptt_end()
@@ -267,6 +310,7 @@ class TurnDetector:
             if speech:
                 self.state = State.STARTING
                 self.audio = bytearray(b"".join(self.prefix))
+                self.voiced = [False] * len(self.prefix) + [True]
                 self.prefix.clear()
                 self.audio.extend(chunk)
                 self.speech_ms = CHUNK_MS
@@ -285,6 +329,7 @@ class TurnDetector:
                     self.state = State.IDLE
             return []
         self.audio.extend(chunk)
+        self.voiced.append(speech)
         self.turn_ms += CHUNK_MS
         if st == State.STARTING:
             if speech:
@@ -305,7 +350,7 @@ class TurnDetector:
             else:
                 self.state = State.TRAILING
                 self.silence_ms = CHUNK_MS
-                events.append(Event(Kind.SILENCE_START, audio=bytes(self.audio)))
+                events.append(Event(Kind.SILENCE_START, audio=self.turn_audio()))
         elif st == State.TRAILING:
             if speech:
                 self.state = State.SPEAKING
@@ -322,6 +367,10 @@ class TurnDetector:
         if self.turn_ms >= self.cfg.max_turn_s * 1000:
             events += self._end("max_turn")
         return events
+
+    def turn_audio(self) -> bytes:
+        """The turn's audio for transcription, its long pauses shortened."""
+        return squeeze_pauses(bytes(self.audio), self.voiced, self.cfg.max_pause_ms)
 
     # -- internals -----------------------------------------------------------------------------
     def _check_start(self, bot_speaking: bool) -> list[Event]:
@@ -355,7 +404,7 @@ class TurnDetector:
         return []
 
     def _end(self, reason: str) -> list[Event]:
-        audio = bytes(self.audio)
+        audio = self.turn_audio()
         speech_ms, silence_ms = self.speech_ms, self.silence_ms
         self._clear_turn()
         self.state = State.IDLE
@@ -378,6 +427,7 @@ class TurnDetector:
 
     def _clear_turn(self) -> None:
         self.audio = bytearray()
+        self.voiced = []
         self.speech_ms = 0
         self.turn_ms = 0
         self.silence_ms = 0

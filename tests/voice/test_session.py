@@ -7,6 +7,7 @@ import gc
 import os
 import threading
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from rasa.core.channels.channel import UserMessage
 
 from channels.voice.config import SessionConfig, STTConfig, TurnConfig, VoiceConfig
 from channels.voice.engines import Engines
+from channels.voice.nlu_parse import rasa_parser, warm_up_parser
 from channels.voice.session import VoiceSession, is_backchannel
 from channels.voice.stt import normalize_text
 from tests import speech
@@ -86,12 +88,35 @@ async def test_spoken_question_to_real_rasa_agent_and_back(engines: Engines) -> 
     from rasa.core.agent import load_agent
 
     agent = await load_agent(model_path=str(latest_model()))
-    s, tr = make_session(engines, agent.handle_message, speed=4.0)
+    processor = agent.processor
+    assert processor is not None
+    parsed_by_rasa: list[str] = []
+    rasa_parse = processor.parse_message
+
+    async def counting_parse(message: UserMessage, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        parsed_by_rasa.append(message.text)
+        return await rasa_parse(message, *args, **kwargs)
+
+    processor.parse_message = counting_parse  # type: ignore[method-assign]
+    sent: list[UserMessage] = []
+
+    async def handle(msg: UserMessage) -> None:
+        sent.append(msg)
+        await agent.handle_message(msg)
+
+    s, tr = make_session(engines, handle, speed=4.0)
+    app = SimpleNamespace(ctx=SimpleNamespace(agent=agent))
+    s.parse = rasa_parser(app)
+    await warm_up_parser(app)  # as the channels do at server start
     await s.start(greet=False)
     await feed_realtime(
         s, speech.silence(300) + speech.piper_speech("What can you do?") + speech.silence(1200)
     )
     await wait_for(lambda: tr.played, 30)
+    # semantic endpointing parsed the transcript; Rasa took that parse instead of parsing again
+    assert sent[0].parse_data and sent[0].parse_data["intent"]["name"] == "help"
+    assert sent[0].parse_data["text"] == sent[0].text
+    assert parsed_by_rasa == []
     await s.speaker.wait_done(30)
     heard = tr.transcribe_bot(engines.stt).text
     expected = (

@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from channels.voice.config import TurnConfig
-from channels.voice.turns import CHUNK_MS, Kind, State, TurnDetector, looks_complete
+from channels.voice.turns import (
+    CHUNK_MS,
+    Kind,
+    State,
+    TurnDetector,
+    looks_complete,
+    squeeze_pauses,
+)
 
 CHUNK = b"\x01\x00" * 512
 
@@ -185,3 +192,44 @@ def test_a_prelude_is_not_a_finished_request() -> None:
         assert looks_complete(text) is False, text
     for text in ("No.", "Okay.", "No, thanks.", "No wait, what time is it in Paris?"):
         assert looks_complete(text) is not False, text
+
+
+def _chunks(n: int, first: int = 0) -> list[bytes]:
+    return [bytes([(first + i) % 256]) * 1024 for i in range(n)]
+
+
+def test_long_pauses_are_shortened_keeping_their_edges() -> None:
+    parts = _chunks(30)
+    voiced = [False] * 3 + [True] * 5 + [False] * 15 + [True] * 4 + [False] * 3
+    out = squeeze_pauses(b"".join(parts), voiced, 300)  # keeps 9 chunks of a long pause
+    kept = [out[i] for i in range(0, len(out), 1024)]
+    pause = list(range(8, 23))
+    assert kept == [*range(0, 8), *pause[:5], *pause[-4:], *range(23, 30)]
+    # short pauses, leading silence, and audio that does not match its flags stay as they are
+    assert squeeze_pauses(b"".join(parts[:10]), [False] * 9 + [True], 300) == b"".join(parts[:10])
+    assert squeeze_pauses(b"abc", [True], 300) == b"abc"
+    assert squeeze_pauses(b"".join(parts), voiced, 0) == b"".join(parts)
+
+
+def test_a_mid_sentence_pause_reaches_stt_shortened() -> None:
+    det = TurnDetector(TurnConfig(semantic=False, silence_ms=1000))
+    events: list = []
+    for p in [0.0] * 5 + [0.9] * 20 + [0.0] * ms(800) + [0.9] * 20 + [0.0] * ms(1100):
+        events += det.feed(p, CHUNK, False)
+    end = next(e for e in events if e.kind == Kind.TURN_END)
+    chunks = len(end.audio) // len(CHUNK)
+    assert chunks == 5 + 20 + 9 + 20 + 9  # both pauses kept 9 chunks (about 300 ms)
+    assert det.voiced == [] and det.audio == bytearray()
+
+
+def test_a_hint_that_arrives_late_ends_the_turn_at_once() -> None:
+    det = TurnDetector(TurnConfig(semantic_complete_ms=250))
+    run(det, [0.9] * 20)
+    det.mark_pending()
+    events = run(det, [0.0] * ms(400))
+    assert kinds(events) == [Kind.SILENCE_START]  # pending: waits for the transcript
+    assert det.poll() == []  # no hint yet
+    det.set_hint(True)
+    end = det.poll()
+    assert [e.kind for e in end] == [Kind.TURN_END] and end[0].reason == "semantic"
+    assert det.poll() == [] and det.state == State.IDLE
