@@ -272,7 +272,7 @@ async def main(args: argparse.Namespace) -> None:
     results: dict[str, Any] = {}
     rss0 = rss_mb()
     agent = None
-    model = sorted(glob.glob("models/*.tar.gz"))
+    model = sorted(glob.glob("models/*.tar.gz"), key=os.path.getmtime)  # the newest
     if model and not args.no_rasa:
         from rasa.core.agent import load_agent
 
