@@ -74,6 +74,11 @@ class STTConfig:
     # sample requests cut held-out WER from 0.25 to 0.22, but made Whisper drop speech that
     # repeated the prompt ("set a reminder ... to water the plants" came out "To water the plants").
     initial_prompt: str | None = None
+    # Whisper pads every input to a 30 s window, and encoding that window is most of the time a
+    # transcription takes. A turn that fits in window_s is encoded in a window this long
+    # instead: 15 s made tiny.en 3.4x faster (300 -> 90 ms) with WER no worse (0.177 -> 0.166 at
+    # 16 kHz, 0.303 -> 0.267 at 8 kHz on 120 held-out requests; 10 s was worse). 30: Whisper's own.
+    window_s: float = 15.0
     no_speech_threshold: float = 0.6
     logprob_threshold: float = -1.0
     compression_ratio_threshold: float = 2.4
@@ -231,6 +236,7 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
 _POSITIVE = {
     "cpu_threads",
     "beam_size",
+    "window_s",
     "partial_interval_ms",
     "rate",
     "timeout_s",
@@ -272,3 +278,5 @@ def _check_ranges(obj: Any, path: str) -> None:
             v = getattr(obj, name, None)
             if v is not None and not 0.0 < v < 1.0:
                 raise ValueError(f"{path}.{name}: must be between 0 and 1, got {v!r}")
+    if isinstance(obj, STTConfig) and obj.window_s > 30:
+        raise ValueError(f"{path}.window_s: Whisper's window is at most 30 s, got {obj.window_s!r}")

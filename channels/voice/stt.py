@@ -83,7 +83,7 @@ class FasterWhisperSTT:
             compute_type = "int8_float16"
         self.model_name = model
         self.device = device
-        self.model = WhisperModel(
+        self.model = _windowed(WhisperModel)(
             model,
             device=device,
             compute_type=compute_type,
@@ -115,6 +115,10 @@ class FasterWhisperSTT:
             language = "en"
         t0 = time.perf_counter()
         with self._lock:
+            # a shorter encoder window when the audio fits in it (with room to spare)
+            frames = int(cfg.window_s * 100)
+            fits = 0 < frames < FULL_WINDOW_FRAMES and dur + 0.5 <= cfg.window_s
+            self.model.encoder_frames = frames if fits else FULL_WINDOW_FRAMES
             segments, info = self.model.transcribe(
                 audio,
                 language=language,
@@ -177,6 +181,28 @@ class FasterWhisperSTT:
         # Whisper's classic silence phrases: trusted only when the model is quite sure.
         known = norm in self.hallucinations or text.lower() in self.hallucinations_raw
         return known and (no_speech_prob > 0.2 or avg_logprob < -0.5)
+
+
+FULL_WINDOW_FRAMES = 3000  # Whisper's 30 s window, in 10 ms mel frames
+
+
+def _windowed(base: type) -> type:
+    """A faster-whisper model class whose encoder reads ``encoder_frames`` mel frames.
+
+    faster-whisper pads the features to 3000 frames before ``encode``; this keeps the first
+    ``encoder_frames`` (the caller sets it only when the audio fits). CTranslate2's encoder takes
+    any length up to 3000 and the decoder attends to what it gets.
+    """
+
+    class WindowedWhisperModel(base):  # type: ignore[misc, valid-type]
+        encoder_frames = FULL_WINDOW_FRAMES
+
+        def encode(self, features: np.ndarray) -> object:
+            if features.shape[-1] > self.encoder_frames:
+                features = np.ascontiguousarray(features[..., : self.encoder_frames])
+            return super().encode(features)
+
+    return WindowedWhisperModel
 
 
 def _cuda_available() -> bool:

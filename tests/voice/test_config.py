@@ -37,6 +37,8 @@ def test_nested_values_are_read() -> None:
         ({"vad": {"threshold": 1.5}}, "voice.vad.threshold"),
         ({"turns": {"backchannels": "yeah"}}, "voice.turns.backchannels"),
         ({"stt": 3}, "voice.stt"),
+        ({"stt": {"window_s": 40}}, "voice.stt.window_s"),
+        ({"stt": {"window_s": 0}}, "voice.stt.window_s"),
         ({"nope": {}}, "voice.nope"),
     ],
 )

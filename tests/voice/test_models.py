@@ -10,6 +10,7 @@ import pytest
 from channels.voice.audio import pcm16_to_float
 from channels.voice.engines import Engines
 from channels.voice.output import Speaker
+from channels.voice.stt import FasterWhisperSTT
 from channels.voice.vad import CHUNK_BYTES
 from tests import speech
 from tests.voice.wire import LoopbackTransport
@@ -81,6 +82,21 @@ def test_stt_other_voice_noise_and_phone_line(engines: Engines) -> None:
     noisy = speech.phone_line(speech.add_noise(speech.gain(speech.piper_speech(text), -6), 15))
     tr = engines.stt.transcribe(pcm16_to_float(noisy))
     assert speech.wer(text, tr.text) <= 0.2, tr.text
+
+
+def test_stt_encodes_short_turns_in_a_shorter_window(engines: Engines) -> None:
+    stt = engines.stt
+    assert isinstance(stt, FasterWhisperSTT)
+    text = "Remind me to call my mother tomorrow."
+    short = speech.silence(200) + speech.piper_speech(text) + speech.silence(300)
+    tr = stt.transcribe(pcm16_to_float(short))
+    assert stt.model.encoder_frames == int(stt.cfg.window_s * 100) < 3000
+    assert speech.wer(text, tr.text) <= 0.10, tr.text
+    # a turn longer than the window gets Whisper's full 30 s one
+    long = short + speech.silence(15_000) + speech.piper_speech("And buy some milk.")
+    tr = stt.transcribe(pcm16_to_float(long))
+    assert stt.model.encoder_frames == 3000
+    assert "mother" in tr.text.lower() and "milk" in tr.text.lower(), tr.text
 
 
 def test_stt_returns_nothing_for_silence_and_noise(engines: Engines) -> None:
