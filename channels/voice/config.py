@@ -133,6 +133,9 @@ class TurnConfig:
     semantic_confidence: float = 0.8
     # "intent:entity" pairs: an NLU parse of that intent without the entity reads as unfinished
     semantic_required: tuple[str, ...] = ("set_reminder:reminder_text",)
+    # Intents that never end a turn early: a garbled half sentence ("I want to know that I mean")
+    # lands in out_of_scope with high confidence, so it says nothing about the turn being done.
+    semantic_skip_intents: tuple[str, ...] = ("out_of_scope",)
     barge_in: bool = True
     # Speech over the bot for this long pauses it (the backchannel check then resumes or stops
     # it), so a false trigger costs a short pause, not the answer: kept as low as start_ms.

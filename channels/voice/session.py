@@ -357,7 +357,10 @@ class VoiceSession:
                 intent = parsed.get("intent") or {}
                 conf = float(intent.get("confidence") or 0.0)
                 name = intent.get("name")
-                if name in ("nlu_fallback", None):
+                if (
+                    name in ("nlu_fallback", None)
+                    or name in self.config.turns.semantic_skip_intents
+                ):
                     conf = 0.0
                 found = {e.get("entity") for e in parsed.get("entities") or []}
                 for pair in self.config.turns.semantic_required:

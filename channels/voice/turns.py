@@ -57,6 +57,7 @@ _DANGLING = {
     "but",
     "to",
     "too",  # Whisper often writes a trailing "to" as "too"
+    "end",  # ... and a trailing "and" as "end"
     "my",
     "the",
     "a",

@@ -364,3 +364,36 @@ async def test_semantic_endpointing_waits_for_unfinished_sentence(engines: Engin
     assert len(bot.messages) == 1
     assert "mother" in normalize_text(bot.messages[0].text)
     await s.close()
+
+
+async def test_completeness_from_nlu_and_the_parse_handed_on(engines: Engines) -> None:
+    parses = {
+        "What time is it?": {"intent": {"name": "ask_time", "confidence": 0.99}, "entities": []},
+        "I want to know that I mean.": {
+            "intent": {"name": "out_of_scope", "confidence": 0.99},
+            "entities": [],
+        },
+        "Remind me tomorrow.": {
+            "intent": {"name": "set_reminder", "confidence": 0.99},
+            "entities": [{"entity": "date", "value": "tomorrow"}],
+        },
+        "Blah blah.": {"intent": {"name": "nlu_fallback", "confidence": 0.45}, "entities": []},
+    }
+
+    async def parse(text: str) -> dict[str, Any]:
+        return {"text": text, **parses[text]}
+
+    s, _ = make_session(engines, Responder())
+    s.parse = parse
+    assert await s._completeness("What time is it?") is True
+    # garbled speech lands in out_of_scope with high confidence: no early end
+    assert await s._completeness("I want to know that I mean.") is None
+    assert await s._completeness("Remind me tomorrow.") is False  # what to remind is missing
+    assert await s._completeness("Blah blah.") is None
+    # the last parse goes to Rasa with the same transcript, once, as a copy
+    assert s._parsed("What time is it?") is None  # not the text parsed last
+    await s._completeness("What time is it?")
+    handed = s._parsed("What time is it?")
+    assert handed == {"text": "What time is it?", **parses["What time is it?"]}
+    assert s._parsed("What time is it?") is None
+    await s.close()

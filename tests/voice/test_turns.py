@@ -180,6 +180,9 @@ def test_looks_complete() -> None:
     assert looks_complete("Remind me to") is False
     assert looks_complete("Set a reminder to call my") is False
     assert looks_complete("what's the weather in Berlin and") is False
+    # how Whisper writes a trailing "to" / "and" before a pause
+    assert looks_complete("Remind me too.", intent_confidence=0.99) is False
+    assert looks_complete("Tell me the weather end.", intent_confidence=0.99) is False
     assert looks_complete("I want to...") is False
     assert looks_complete("") is None
     assert looks_complete("weather in paris", intent_confidence=0.95) is True
