@@ -329,7 +329,9 @@ class VoiceSession:
             if gen == self._spec_gen:
                 self.turns.set_hint(None)
             raise
-        if gen == self._spec_gen and self.config.turns.semantic:
+        # Parsed even with semantic endpointing off: the parse then goes to Rasa with the turn,
+        # made while the end-of-turn silence runs instead of after it.
+        if gen == self._spec_gen and (self.config.turns.semantic or self.parse is not None):
             hint = await self._completeness(tr.text)
             if gen == self._spec_gen and self.turns.state.value == "trailing":
                 self.turns.set_hint(hint)

@@ -397,3 +397,24 @@ async def test_completeness_from_nlu_and_the_parse_handed_on(engines: Engines) -
     assert handed == {"text": "What time is it?", **parses["What time is it?"]}
     assert s._parsed("What time is it?") is None
     await s.close()
+
+
+async def test_fixed_endpointing_still_hands_the_parse_to_rasa(engines: Engines) -> None:
+    cfg = replace(engines.config, turns=replace(engines.config.turns, semantic=False))
+    parsed: list[str] = []
+
+    async def parse(text: str) -> dict[str, Any]:
+        parsed.append(text)
+        return {"text": text, "intent": {"name": "ask_time", "confidence": 0.99}, "entities": []}
+
+    bot = Responder("It is noon.")
+    s, _tr = make_session(engines, bot, config=cfg, speed=4.0)
+    s.parse = parse
+    await s.start(greet=False)
+    pcm = speech.silence(300) + speech.piper_speech("What time is it?") + speech.silence(1200)
+    await feed_realtime(s, pcm)
+    await wait_for(lambda: bot.messages, 20)
+    msg = bot.messages[0]
+    assert parsed == [msg.text]  # parsed while the silence ran, once
+    assert msg.parse_data is not None and msg.parse_data["text"] == msg.text
+    await s.close()
