@@ -317,7 +317,9 @@ async def main(args: argparse.Namespace) -> None:
     w16, w8 = [], []
     for t in REQUESTS[:n_req]:
         x = eng.tts.engine.synthesize(speakable(t))
+        # with the silence a turn carries around the speech (the turn's prefix and first pause)
         p16 = float_to_pcm16(resample_float(x, eng.tts.sample_rate, 16000))
+        p16 = speech.silence(300) + p16 + speech.silence(100)
         w16.append(speech.wer(t, eng.stt.transcribe(pcm16_to_float(p16)).text))
         w8.append(speech.wer(t, eng.stt.transcribe(pcm16_to_float(speech.phone_line(p16))).text))
     print(f"WER text->Piper->STT: 16 kHz {np.mean(w16):.1%}, 8 kHz mu-law {np.mean(w8):.1%}")
