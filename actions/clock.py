@@ -41,7 +41,7 @@ def _events(place: Place | None) -> list[EventType]:
 
 
 class ActionTellTime(Action):
-    """ "What time is it (in Tokyo)?" -> "It's a quarter past three in the afternoon in Tokyo." """
+    """ "What time is it (in Tokyo)?" -> "In Tokyo, it's a quarter past three in the afternoon." """
 
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock = clock or utc_now
@@ -56,8 +56,12 @@ class ActionTellTime(Action):
         if not ok or zone is None:
             return _events(None)
         now = self.clock().astimezone(zone)
-        where = f" in {place.name}" if place is not None else ""
-        dispatcher.utter_message(text=f"It's {time_words(now)}{where}.")
+        # the place first: it confirms what was heard, and "In Tokyo," is spoken while the rest
+        # of the sentence is synthesized
+        if place is None:
+            dispatcher.utter_message(text=f"It's {time_words(now)}.")
+        else:
+            dispatcher.utter_message(text=f"In {place.name}, it's {time_words(now)}.")
         return _events(place)
 
 
@@ -80,5 +84,5 @@ class ActionTellDate(Action):
         if place is None:
             dispatcher.utter_message(text=f"Today is {date_words(now.date())}.")
         else:
-            dispatcher.utter_message(text=f"In {place.name} it's {date_words(now.date())}.")
+            dispatcher.utter_message(text=f"In {place.name}, it's {date_words(now.date())}.")
         return _events(place)

@@ -83,8 +83,8 @@ def _rain(day: DayForecast) -> str:
 
 
 def describe_current(place: str, fc: Forecast, today: date | None) -> str:
-    """ "Right now in Paris it's twelve degrees and light rain, with a high of fifteen today." """
-    text = f"Right now in {place} it's {_degrees(fc.temperature)} and {weather_phrase(fc.code)}"
+    """ "Right now in Paris, it's twelve degrees and light rain, with a high of fifteen today." """
+    text = f"Right now in {place}, it's {_degrees(fc.temperature)} and {weather_phrase(fc.code)}"
     windy = fc.wind_speed >= (20 if fc.units == "imperial" else 30)
     day = fc.on(today) if today else None
     if day is not None:
@@ -97,10 +97,10 @@ def describe_current(place: str, fc: Forecast, today: date | None) -> str:
 
 
 def describe_day(place: str, label: str, day: DayForecast) -> str:
-    """ "Tomorrow in Paris expect light rain, with a high of fifteen and a low of eight." """
+    """ "Tomorrow in Paris, expect light rain, with a high of fifteen and a low of eight." """
     head = label[0].upper() + label[1:]
     return (
-        f"{head} in {place} expect {weather_phrase(day.code)}, with a high of {_temp(day.high)} "
+        f"{head} in {place}, expect {weather_phrase(day.code)}, with a high of {_temp(day.high)} "
         f"and a low of {_degrees(day.low)}{_rain(day)}."
     )
 

@@ -55,15 +55,15 @@ async def test_local_time(now_utc: datetime, metadata: dict, expected: str, doma
 @pytest.mark.parametrize(
     ("place", "expected"),
     [
-        ("tokyo", "It's nine o'clock in the evening in Tokyo."),
-        ("são paulo", "It's nine o'clock in the morning in São Paulo."),
-        ("sao paulo", "It's nine o'clock in the morning in São Paulo."),
-        ("new york city", "It's eight o'clock in the morning in New York City."),
-        ("texas", "It's seven o'clock in the morning in Texas."),
-        ("england", "It's one o'clock in the afternoon in London."),
-        ("germany", "It's two o'clock in the afternoon in Germany."),
-        ("paris", "It's two o'clock in the afternoon in Paris."),
-        ("sydney", "It's ten o'clock at night in Sydney."),
+        ("tokyo", "In Tokyo, it's nine o'clock in the evening."),
+        ("são paulo", "In São Paulo, it's nine o'clock in the morning."),
+        ("sao paulo", "In São Paulo, it's nine o'clock in the morning."),
+        ("new york city", "In New York City, it's eight o'clock in the morning."),
+        ("texas", "In Texas, it's seven o'clock in the morning."),
+        ("england", "In London, it's one o'clock in the afternoon."),
+        ("germany", "In Germany, it's two o'clock in the afternoon."),
+        ("paris", "In Paris, it's two o'clock in the afternoon."),
+        ("sydney", "In Sydney, it's ten o'clock at night."),
     ],
 )
 async def test_time_in_a_place(place: str, expected: str, domain: dict) -> None:
@@ -88,31 +88,31 @@ async def test_unknown_place(domain: dict) -> None:
         # New York springs forward on 2024-03-10 at 2:00 EST -> 3:00 EDT.
         (
             datetime(2024, 3, 10, 6, 59, tzinfo=UTC),
-            "It's one fifty-nine in the morning in New York City.",
+            "In New York City, it's one fifty-nine in the morning.",
         ),
         (
             datetime(2024, 3, 10, 7, 0, tzinfo=UTC),
-            "It's three o'clock in the morning in New York City.",
+            "In New York City, it's three o'clock in the morning.",
         ),
         # ... and falls back on 2024-11-03: 1:30 happens twice.
         (
             datetime(2024, 11, 3, 5, 30, tzinfo=UTC),
-            "It's half past one in the morning in New York City.",
+            "In New York City, it's half past one in the morning.",
         ),
         (
             datetime(2024, 11, 3, 6, 30, tzinfo=UTC),
-            "It's half past one in the morning in New York City.",
+            "In New York City, it's half past one in the morning.",
         ),
         (
             datetime(2024, 11, 3, 7, 30, tzinfo=UTC),
-            "It's half past two in the morning in New York City.",
+            "In New York City, it's half past two in the morning.",
         ),
         # London switches to BST on 2024-03-31 at 01:00 UTC.
         (
             datetime(2024, 3, 31, 0, 30, tzinfo=UTC),
-            "It's half past twelve in the morning in London.",
+            "In London, it's half past twelve in the morning.",
         ),
-        (datetime(2024, 3, 31, 1, 30, tzinfo=UTC), "It's half past two in the morning in London."),
+        (datetime(2024, 3, 31, 1, 30, tzinfo=UTC), "In London, it's half past two in the morning."),
     ],
 )
 async def test_dst_transitions(now_utc: datetime, expected: str, domain: dict) -> None:
@@ -131,7 +131,7 @@ async def test_date_local_and_in_a_place(domain: dict) -> None:
         make_tracker("date in tokyo", "ask_date", [ent("location", "tokyo")]),
         domain,
     )
-    assert said == ["In Tokyo it's Wednesday, December fourth."]
+    assert said == ["In Tokyo, it's Wednesday, December fourth."]
 
 
 async def test_location_slot_is_used_when_no_entity(domain: dict) -> None:
@@ -139,7 +139,7 @@ async def test_location_slot_is_used_when_no_entity(domain: dict) -> None:
     said, _ = await _say(
         action, make_tracker("and there?", "ask_time", slots={"location": "tokyo"}), domain
     )
-    assert said == ["It's nine o'clock in the evening in Tokyo."]
+    assert said == ["In Tokyo, it's nine o'clock in the evening."]
 
 
 async def test_here_means_the_users_own_place(domain: dict) -> None:

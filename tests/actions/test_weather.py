@@ -45,7 +45,7 @@ async def test_current_weather(httpserver: HTTPServer, domain: dict) -> None:
     action = ActionTellWeather(client=client_for(httpserver), clock=fixed_clock(NOW))
     said, slots = await ask(action, weather_tracker(), domain)
     assert said == [
-        "Right now in Paris it's twelve degrees and light rain, with a high of fifteen and a "
+        "Right now in Paris, it's twelve degrees and light rain, with a high of fifteen and a "
         "low of eight today, and a sixty percent chance of rain."
     ]
     assert slots == {"location": None, "date": None, "default_location": "Paris"}
@@ -64,17 +64,17 @@ async def test_current_weather(httpserver: HTTPServer, domain: dict) -> None:
     [
         (
             "tomorrow",
-            "Tomorrow in Paris expect overcast skies, with a high of nineteen and a low of ten "
+            "Tomorrow in Paris, expect overcast skies, with a high of nineteen and a low of ten "
             "degrees.",
         ),
         (
             "on tuesday",
-            "On Tuesday in Paris expect thunderstorms, with a high of twenty and a low of thirteen "
-            "degrees, and a ninety percent chance of rain.",
+            "On Tuesday in Paris, expect thunderstorms, with a high of twenty and a low of "
+            "thirteen degrees, and a ninety percent chance of rain.",
         ),
         (
             "friday",
-            "On Friday in Paris expect light snow, with a high of one and a low of minus three "
+            "On Friday in Paris, expect light snow, with a high of one and a low of minus three "
             "degrees, and a thirty percent chance of rain.",
         ),
     ],
@@ -142,7 +142,7 @@ async def test_500_then_success_is_retried(httpserver: HTTPServer, domain: dict)
         client=client_for(httpserver, backoff_s=0.01), clock=fixed_clock(NOW)
     )
     said, _ = await ask(action, weather_tracker(), domain)
-    assert said[0].startswith("Right now in Paris it's twelve degrees")
+    assert said[0].startswith("Right now in Paris, it's twelve degrees")
     assert len(httpserver.log) == 2
 
 
