@@ -15,6 +15,15 @@ def latest_entity(tracker: Tracker, name: str) -> str | None:
     return None
 
 
+def latest_entities(tracker: Tracker, name: str) -> list[str]:
+    """Every value of an entity in the latest user message, as text."""
+    return [
+        str(e["value"])
+        for e in (tracker.latest_message or {}).get("entities") or []
+        if e.get("entity") == name and e.get("value") not in (None, "")
+    ]
+
+
 def latest_text(tracker: Tracker) -> str:
     """The latest user message text ("" when none)."""
     return str((tracker.latest_message or {}).get("text") or "")

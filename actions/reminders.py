@@ -15,7 +15,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.helpers import latest_entity, latest_intent, latest_text
+from actions.helpers import latest_entities, latest_entity, latest_intent, latest_text
 from actions.services.reminder_store import (
     Reminder,
     ReminderStore,
@@ -228,6 +228,11 @@ class ValidateReminderForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
+        spans = latest_entities(tracker, "reminder_text")
+        if len(spans) > 1 and str(value or "") in spans:
+            # the NLU cut one task into pieces ("water the plants", "one" of "in one minute");
+            # the slot got the last piece: the longest is the task
+            value = max(spans, key=len)
         text = clean_reminder_text(str(value or ""))
         task, parsed = split_request(text, self._now(tracker))
         if parsed is not None and task:

@@ -90,6 +90,20 @@ async def test_entity_text_is_cleaned(domain: dict) -> None:
     assert slots["reminder_time"] == datetime(2024, 3, 8, 14, 17, tzinfo=NY).isoformat()
 
 
+async def test_a_task_the_nlu_cut_in_pieces_keeps_its_longest_piece(domain: dict) -> None:
+    form = ValidateReminderForm(clock=lambda: NOW)
+    tracker = form_tracker(
+        "Remind me to water the plants in one minute.",
+        "set_reminder",
+        None,
+        entities=[ent("reminder_text", "water the plants"), ent("reminder_text", "one")],
+        extracted={"reminder_text": "one"},  # the slot mapping keeps the last entity
+    )
+    _, slots = await run(form, tracker, domain)
+    assert slots["reminder_text"] == "water the plants"
+    assert slots["reminder_time"] == datetime(2024, 3, 8, 14, 8, tzinfo=NY).isoformat()
+
+
 @pytest.mark.parametrize(
     ("utterance", "span", "text"),
     [
