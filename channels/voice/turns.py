@@ -12,9 +12,9 @@ from collections import deque
 from dataclasses import dataclass
 
 from channels.voice.config import TurnConfig
+from channels.voice.vad import CHUNK_BYTES
 
 CHUNK_MS = 32
-CHUNK_BYTES = CHUNK_MS * 16 * 2  # 512 samples of 16 kHz PCM16
 
 
 class State(enum.Enum):
