@@ -171,7 +171,7 @@ def main() -> None:
             piper_speech(q)
         time.sleep(5)  # engines warm up after start
         t0 = time.time()
-        single = asyncio.run(_load(rasa.url, 1, min(40.0, args.seconds), args.every))
+        single = asyncio.run(_load(rasa.url, 1, min(90.0, args.seconds), args.every))
         _report("1 caller", _turns(work / "rasa.log", t0), single)
         rss0 = _rss_mb(rasa.proc.pid)
         t1 = time.time()
