@@ -10,8 +10,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.helpers import place_query, say_place
-from actions.services.places import Place, resolve_place
+from actions.helpers import latest_entity, latest_text, place_query, say_place
+from actions.services.places import Place, place_after_preposition, resolve_place
 from actions.services.spoken import date_words, time_words
 from actions.services.user_context import Clock, user_zone, utc_now
 
@@ -23,6 +23,11 @@ def _resolve(
 ) -> tuple[ZoneInfo | None, Place | None, bool]:
     """(zone, place, ok): the named place's zone, or the user's own when none is named."""
     query = place_query(tracker)
+    if not latest_entity(tracker, "location"):
+        # a place the NLU did not mark ("is it still daytime in reykjavik")
+        found = place_after_preposition(latest_text(tracker))
+        if found is not None:
+            return ZoneInfo(found.timezone), found, True
     if not query:
         return user_zone(tracker), None, True
     place = resolve_place(query)

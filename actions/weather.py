@@ -23,7 +23,13 @@ from actions.services.open_meteo import (
     get_client,
     weather_phrase,
 )
-from actions.services.places import Place, find_place_in, normalize, resolve_place
+from actions.services.places import (
+    Place,
+    find_place_in,
+    normalize,
+    place_after_preposition,
+    resolve_place,
+)
 from actions.services.spoken import WEEKDAYS, number_words
 from actions.services.user_context import Clock, utc_now
 
@@ -127,13 +133,9 @@ class ValidateWeatherForm(FormValidationAction):
             dispatcher.utter_message(text="Sorry, I didn't catch a place I know.")
             return {"location": None}
         # Activation: a place the NLU missed ("weather in berlin"), else the last place used.
-        match = re.search(r"\b(?:in|for|at|near|around)\s+(.+)$", text, flags=re.I)
-        if match:
-            words = match.group(1).split()
-            for end in range(min(len(words), 5), 0, -1):
-                place = resolve_place(" ".join(words[:end]))
-                if place is not None:
-                    return {"location": place.name}
+        place = place_after_preposition(text)
+        if place is not None:
+            return {"location": place.name}
         default = tracker.get_slot("default_location")
         if default:
             return {"location": default}

@@ -81,7 +81,7 @@ _ALIASES = {
     "kiev": "kyiv",
     "rio": "rio de janeiro",
     "st petersburg": "saint petersburg",
-    "st louis": "saint louis",
+    "saint louis": "st louis",  # St. Louis, Missouri (Saint-Louis, Senegal is smaller)
     "st paul": "saint paul",
 }
 _FILLERS = re.compile(r"^(?:in|at|for|of|to|near|around|the|city of|town of|um+|uh+|like)\s+")
@@ -282,6 +282,30 @@ def find_place_in(text: str | None) -> Place | None:
         for start in range(len(words) - size + 1):
             chunk = " ".join(words[start : start + size])
             if chunk in _STOPWORDS or len(chunk) < 3:
+                continue
+            place = resolve_place(chunk)
+            if place is not None:
+                return place
+    return None
+
+
+_PLACE_AFTER = re.compile(r"\b(?:in|for|at|near|around)\s+", re.I)
+
+
+def place_after_preposition(text: str | None, max_words: int = 4) -> Place | None:
+    """A place named after "in", "for", "at", … that the NLU did not mark.
+
+    "is it still daytime in reykjavik" -> Reykjavík; each preposition is tried in turn, the
+    longest run of words after it first ("in new york city" before "in new york"). Words that are
+    no place ("in the morning", "at the moment") resolve to nothing.
+    """
+    if not text or len(text) > 200:
+        return None
+    for match in _PLACE_AFTER.finditer(text):
+        words = re.findall(r"[^\W\d_][\w'.-]*", text[match.end() :])[:max_words]
+        for end in range(len(words), 0, -1):
+            chunk = " ".join(words[:end])
+            if normalize(chunk) in _STOPWORDS:
                 continue
             place = resolve_place(chunk)
             if place is not None:

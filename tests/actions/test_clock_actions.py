@@ -147,3 +147,11 @@ async def test_here_means_the_users_own_place(domain: dict) -> None:
     tracker = make_tracker("what time is it here", "ask_time", [ent("location", "here")])
     said, _ = await _say(action, tracker, domain)
     assert said == ["It's noon."]
+
+
+async def test_a_place_the_nlu_did_not_mark(domain: dict) -> None:
+    action = ActionTellTime(clock=fixed_clock(datetime(2024, 6, 1, 12, 0, tzinfo=UTC)))
+    tracker = make_tracker("is it still daytime in reykjavik", "ask_time")
+    said, slots = await _say(action, tracker, domain)
+    assert said == ["In Reykjavík, it's noon."]
+    assert slots["default_location"] == "Reykjavík"

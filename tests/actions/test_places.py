@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actions.services.places import find_place_in, resolve_place
+from actions.services.places import find_place_in, place_after_preposition, resolve_place
 
 
 @pytest.mark.parametrize(
@@ -27,6 +27,8 @@ from actions.services.places import find_place_in, resolve_place
         ("paris texas", "Paris", "America/Chicago"),
         ("portland, oregon", "Portland", "America/Los_Angeles"),
         ("california", "California", "America/Los_Angeles"),
+        ("st. louis", "St. Louis", "America/Chicago"),
+        ("saint louis", "St. Louis", "America/Chicago"),
     ],
 )
 def test_resolves(query: str, name: str, zone: str) -> None:
@@ -57,3 +59,22 @@ def test_find_place_in_a_short_answer() -> None:
     assert find_place_in("uh berlin please").name == "Berlin"  # type: ignore[union-attr]
     assert find_place_in("how about rome").name == "Rome"  # type: ignore[union-attr]
     assert find_place_in("i have no idea") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("is it still daytime in reykjavik", "Reykjavík"),
+        ("what time is it over in lisbon at the moment", "Lisbon"),
+        ("what time is it in the morning in tokyo", "Tokyo"),
+        ("what time is it in new york city right now", "New York City"),
+        ("weather for ho chi minh city please", "Ho Chi Minh City"),
+        ("what time is it in 5 minutes", None),
+        ("what time is it at home", None),
+        ("is it nice out at the moment", None),
+        ("what's the date for next week", None),
+    ],
+)
+def test_place_after_a_preposition(text: str, name: str | None) -> None:
+    place = place_after_preposition(text)
+    assert (place.name if place else None) == name
