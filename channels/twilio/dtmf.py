@@ -1,7 +1,12 @@
-"""Collects keypad digits into one user turn: ends at ``#`` or after a short pause. Pure."""
+"""Collects keypad digits into one user turn: ends at ``#`` or after a short pause.
+
+``DtmfCollector`` is pure (the caller drives time); ``digits_after_pause`` waits on it.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -54,3 +59,17 @@ class DtmfCollector:
         self._digits.clear()
         self._last_at = None
         return out
+
+
+async def digits_after_pause(collector: DtmfCollector, clock: Callable[[], float]) -> str | None:
+    """Sleeps until the pending digits are due and takes them; None if they went meanwhile.
+
+    uvloop's clock ticks in milliseconds, so a timer can wake a tick before its deadline; the
+    digits were then never sent. This sleeps again until ``due`` agrees.
+    """
+    while (deadline := collector.deadline()) is not None:
+        await asyncio.sleep(max(0.0, deadline - clock()) + 0.001)
+        digits = collector.due(clock())
+        if digits:
+            return digits
+    return None

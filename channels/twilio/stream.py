@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from channels.twilio import protocol
-from channels.twilio.dtmf import DtmfCollector
+from channels.twilio.dtmf import DtmfCollector, digits_after_pause
 from channels.twilio.tokens import TokenError, verify_stream_token
 from channels.twilio.transport import TwilioTransport
 from channels.voice.audio import StreamResampler, ulaw_decode
@@ -301,12 +301,7 @@ class MediaStream:
             self._dtmf_timer = asyncio.create_task(self._dtmf_after_pause())
 
     async def _dtmf_after_pause(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = self._dtmf.deadline()
-        if deadline is None:
-            return
-        await asyncio.sleep(max(0.0, deadline - loop.time()))
-        digits = self._dtmf.due(loop.time())
+        digits = await digits_after_pause(self._dtmf, asyncio.get_running_loop().time)
         if digits:
             self._spawn(self._send_digits(digits))
 

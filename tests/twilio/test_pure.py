@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from channels.twilio import callers, security, tokens, twiml
 from channels.twilio.config import TwilioMediaConfig
-from channels.twilio.dtmf import DtmfCollector
+from channels.twilio.dtmf import DtmfCollector, digits_after_pause
 from channels.twilio.registry import CallRegistry
 from tests.twilio.simulator import sign
 
@@ -241,3 +242,31 @@ def test_registry_capacity_reservations_lapse() -> None:
     assert reg.load() == 1 and reg.reserve("CA3")
     reg.release("CA1")
     assert not reg.is_connected("+1555") and reg.load() == 1
+
+
+class _EarlyClock:
+    """A clock whose first reading after the wait is a hair before the deadline, as uvloop's
+    millisecond clock gives when its timer fires a tick early."""
+
+    def __init__(self, readings: list[float]) -> None:
+        self.readings = readings
+
+    def __call__(self) -> float:
+        return self.readings.pop(0) if len(self.readings) > 1 else self.readings[0]
+
+
+async def test_digits_after_pause_survives_a_timer_that_wakes_early() -> None:
+    d = DtmfCollector(timeout_s=0.05)
+    d.press("1", 10.0)
+    clock = _EarlyClock([10.0, 10.049999, 10.0499995, 10.051])
+    assert await digits_after_pause(d, clock) == "1"
+    assert d.pending == ""
+
+
+async def test_digits_after_pause_returns_none_when_the_digits_went_meanwhile() -> None:
+    d = DtmfCollector(timeout_s=0.05)
+    d.press("1", 10.0)
+    waiting = asyncio.ensure_future(digits_after_pause(d, lambda: 10.0))
+    await asyncio.sleep(0)
+    d.press("*", 10.01)  # erased while waiting
+    assert await asyncio.wait_for(waiting, 1) is None
