@@ -19,7 +19,7 @@ export RASA_URL ?= http://localhost:$(RASA_PORT)
 export DB_DIALECT ?= sqlite
 export DATABASE_URL ?= sqlite:///var/tracker.db
 export REMINDER_DB_URL ?= sqlite:///var/reminders.db
-# Rasa's lock store: in_memory on one machine; redis (with REDIS_*) for several workers.
+# Rasa's lock store: in_memory on one machine; channels.lock_store.AtomicRedisLockStore (with REDIS_*) for several workers.
 export LOCK_STORE_TYPE ?= in_memory
 export REDIS_HOST ?= localhost
 export REDIS_PORT ?= 6379

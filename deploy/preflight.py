@@ -22,7 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-LOCK_TYPES = ("in_memory", "redis")
+REDIS_LOCK_STORE = "channels.lock_store.AtomicRedisLockStore"
+LOCK_TYPES = ("in_memory", REDIS_LOCK_STORE)
 
 
 def endpoint_variables(path: Path = ROOT / "endpoints.yml") -> list[str]:
@@ -97,7 +98,7 @@ def check_redis(env: Mapping[str, str], timeout_s: float) -> str | None:
         except (redis.RedisError, OSError) as exc:
             if time.monotonic() >= deadline:
                 return (
-                    f"REDIS_HOST={host} REDIS_PORT={port} (LOCK_STORE_TYPE=redis): "
+                    f"REDIS_HOST={host} REDIS_PORT={port} (the Redis lock store): "
                     f"cannot reach Redis: {exc}"
                 )
             time.sleep(1)
@@ -119,11 +120,16 @@ def problems(
         missing = [v for v in endpoint_variables(endpoints) if v not in env]
         found += [f"{v} is not set; endpoints.yml needs it (see .env.example)" for v in missing]
         lock = env.get("LOCK_STORE_TYPE", "in_memory")
-        if "LOCK_STORE_TYPE" in env and lock not in LOCK_TYPES:
+        if lock == "redis":
+            found.append(
+                f"LOCK_STORE_TYPE=redis: Rasa's own Redis lock store can give two workers the same"
+                f" ticket and lose a message; use LOCK_STORE_TYPE={REDIS_LOCK_STORE} (same REDIS_*)"
+            )
+        elif "LOCK_STORE_TYPE" in env and lock not in LOCK_TYPES:
             found.append(f"LOCK_STORE_TYPE={lock!r}: use one of {', '.join(LOCK_TYPES)}")
         if "DATABASE_URL" in env:
             checks.append(lambda: check_sql("DATABASE_URL", env["DATABASE_URL"], wait))
-        if lock == "redis":
+        if lock == REDIS_LOCK_STORE:
             checks.append(lambda: check_redis(env, wait))
     if role in ("actions", "all"):
         url = env.get("REMINDER_DB_URL", "sqlite:///var/reminders.db")

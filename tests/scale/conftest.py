@@ -49,7 +49,7 @@ def scale_env(
         DB_DIALECT="postgresql",
         DATABASE_URL=pg.url,
         REMINDER_DB_URL=pg.url,
-        LOCK_STORE_TYPE="redis",
+        LOCK_STORE_TYPE="channels.lock_store.AtomicRedisLockStore",
         REDIS_HOST="127.0.0.1",
         REDIS_PORT=str(redis.port),
         REDIS_DB="0",

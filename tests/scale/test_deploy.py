@@ -30,7 +30,10 @@ def test_every_worker_gets_every_endpoints_variable() -> None:
         env = services[name]["environment"]
         missing = [v for v in needed if v not in env]
         assert not missing, (name, missing)
-        assert env["LOCK_STORE_TYPE"] == "redis" and env["DB_DIALECT"] == "postgresql"
+        assert (
+            env["LOCK_STORE_TYPE"] == "channels.lock_store.AtomicRedisLockStore"
+            and env["DB_DIALECT"] == "postgresql"
+        )
         assert env["DATABASE_URL"].startswith("postgresql://")
         assert env["REMINDER_DB_URL"].startswith("postgresql://")
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"

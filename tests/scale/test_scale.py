@@ -295,6 +295,8 @@ def test_postgresql_unreachable_at_start_names_the_setting(
     assert "LOCK_STORE_TYPE is not set" in _preflight(bare, "rasa").stderr
     wrong = {**stack.envs[0], "REDIS_PORT": str(free_port())}
     assert "REDIS_PORT" in _preflight(wrong, "rasa").stderr
+    racy = {**stack.envs[0], "LOCK_STORE_TYPE": "redis"}
+    assert "channels.lock_store.AtomicRedisLockStore" in _preflight(racy, "rasa").stderr
     ok = _preflight(stack.envs[0], "all")
     assert ok.returncode == 0, ok.stderr
 
