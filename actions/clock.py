@@ -30,7 +30,7 @@ def _resolve(
             return ZoneInfo(found.timezone), found, True
     if not query:
         return user_zone(tracker), None, True
-    place = resolve_place(query)
+    place = resolve_place(query, near_miss=True)
     if place is None:
         logger.info("Unknown place %r", query)
         dispatcher.utter_message(text=f"I don't know where {say_place(query)} is.")

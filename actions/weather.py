@@ -150,7 +150,7 @@ class ValidateWeatherForm(FormValidationAction):
     ) -> dict[str, Any]:
         if not value:
             return {"location": None}
-        place = resolve_place(str(value))
+        place = resolve_place(str(value), near_miss=True)
         if place is None:
             logger.info("Unknown place %r", value)
             dispatcher.utter_message(text=f"I don't know where {say_place(str(value))} is.")
@@ -197,7 +197,7 @@ class ActionTellWeather(Action):
         if not query:
             dispatcher.utter_message(response="utter_ask_location")
             return reset
-        place: Place | None = resolve_place(str(query))
+        place: Place | None = resolve_place(str(query), near_miss=True)
         if place is None:
             dispatcher.utter_message(text=f"I don't know where {say_place(str(query))} is.")
             return reset

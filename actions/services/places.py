@@ -139,6 +139,11 @@ class Gazetteer:
 
         for places in (*self._primary.values(), *self._alternate.values()):
             places.sort(key=lambda p: -p.population)
+        self._big: dict[str, Place] = {
+            key: places[0]
+            for key, places in self._primary.items()
+            if places[0].population >= NEAR_MISS_MIN_POPULATION and len(key) >= 5
+        }
         for places in (*self._by_country.values(), *self._by_state.values()):
             places.sort(key=lambda p: -p.population)
 
@@ -194,6 +199,23 @@ class Gazetteer:
             if candidates:
                 return candidates[0]
         return None
+
+    def near_miss(self, text: str) -> Place | None:
+        """The big city one slip of the ear from ``text`` ("pairs" -> Paris), or None.
+
+        Speech recognition garbles names it rarely hears. One edit (a letter changed, added,
+        dropped, or two swapped), the same first letter, five letters or more, and only cities
+        of a million people or more: the biggest such city wins.
+        """
+        key = _clean(text)
+        if len(key) < 5 or key in _STOPWORDS or key in _WORDS_NOT_SLIPS:
+            return None
+        hits = [
+            place
+            for name, place in self._big.items()
+            if name[0] == key[0] and abs(len(name) - len(key)) <= 1 and one_edit_apart(name, key)
+        ]
+        return max(hits, key=lambda p: p.population) if hits else None
 
     def resolve(self, text: str) -> Place | None:
         """Resolve a spoken place name, or None when it is not a place we know."""
@@ -263,11 +285,38 @@ def gazetteer() -> Gazetteer:
         return _gazetteer
 
 
-def resolve_place(text: str | None) -> Place | None:
-    """Resolve a spoken place name to a Place, or None when unknown or empty."""
+def resolve_place(text: str | None, near_miss: bool = False) -> Place | None:
+    """Resolve a spoken place name to a Place, or None when unknown or empty.
+
+    ``near_miss``: for text that names a place (an NLU location, the end of "time in …"), fall
+    back to a big city one slip of the ear away ("pairs" -> Paris); the answer names the place,
+    so the caller hears what was understood.
+    """
     if not text or not str(text).strip() or len(str(text)) > 120:
         return None
-    return gazetteer().resolve(str(text))
+    g = gazetteer()
+    place = g.resolve(str(text))
+    if place is None and near_miss:
+        place = g.near_miss(str(text))
+        if place is not None:
+            logger.info("Place %r heard as %s (near miss)", text, place.name)
+    return place
+
+
+def one_edit_apart(a: str, b: str) -> bool:
+    """True when ``b`` is ``a`` with one letter changed, added or dropped, or two swapped."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    i = 0
+    while i < min(len(a), len(b)) and a[i] == b[i]:
+        i += 1
+    if len(a) == len(b):
+        swapped = (
+            i + 1 < len(a) and a[i] == b[i + 1] and a[i + 1] == b[i] and a[i + 2 :] == b[i + 2 :]
+        )
+        return swapped or a[i + 1 :] == b[i + 1 :]
+    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
+    return longer[i + 1 :] == shorter[i:]
 
 
 def find_place_in(text: str | None) -> Place | None:
@@ -289,6 +338,30 @@ def find_place_in(text: str | None) -> Place | None:
     return None
 
 
+NEAR_MISS_MIN_POPULATION = 1_000_000
+# Whole words of Whisper's English vocabulary that are one edit from a big city and are no
+# plausible mishearing of it (found by scanning the vocabulary; "pairs", "parish", "plague" stay).
+_WORDS_NOT_SLIPS = frozenset(
+    [
+        "burst",
+        "change",
+        "changed",
+        "daring",
+        "dating",
+        "depos",
+        "depot",
+        "joining",
+        "medal",
+        "median",
+        "mogul",
+        "quite",
+        "ranch",
+        "recipe",
+        "recite",
+        "strat",
+        "viral",
+    ]
+)
 _PLACE_AFTER = re.compile(r"\b(?:in|for|at|near|around)\s+", re.I)
 
 
@@ -302,12 +375,14 @@ def place_after_preposition(text: str | None, max_words: int = 4) -> Place | Non
     if not text or len(text) > 200:
         return None
     for match in _PLACE_AFTER.finditer(text):
-        words = re.findall(r"[^\W\d_][\w'.-]*", text[match.end() :])[:max_words]
+        all_words = re.findall(r"[^\W\d_][\w'.-]*", text[match.end() :])
+        words = all_words[:max_words]
         for end in range(len(words), 0, -1):
             chunk = " ".join(words[:end])
             if normalize(chunk) in _STOPWORDS:
                 continue
-            place = resolve_place(chunk)
+            # a near miss only where the utterance ends ("time in pairs", not "in quite a while")
+            place = resolve_place(chunk, near_miss=end == len(all_words))
             if place is not None:
                 return place
     return None

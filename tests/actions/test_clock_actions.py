@@ -155,3 +155,18 @@ async def test_a_place_the_nlu_did_not_mark(domain: dict) -> None:
     said, slots = await _say(action, tracker, domain)
     assert said == ["In Reykjavík, it's noon."]
     assert slots["default_location"] == "Reykjavík"
+
+
+@pytest.mark.parametrize(
+    ("text", "entities"),
+    [
+        ("what time is it in pairs", []),  # the NLU did not mark it
+        ("what time is it in pairs", [ent("location", "pairs")]),  # the NLU marked the slip
+    ],
+)
+async def test_a_big_city_misheard_by_one_letter_is_answered_and_named(
+    domain: dict, text: str, entities: list
+) -> None:
+    action = ActionTellTime(clock=fixed_clock(datetime(2024, 6, 1, 12, 0, tzinfo=UTC)))
+    said, _ = await _say(action, make_tracker(text, "ask_time", entities), domain)
+    assert said == ["In Paris, it's two o'clock in the afternoon."]

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from actions.services.places import find_place_in, place_after_preposition, resolve_place
+from actions.services.places import (
+    find_place_in,
+    one_edit_apart,
+    place_after_preposition,
+    resolve_place,
+)
 
 
 @pytest.mark.parametrize(
@@ -78,3 +83,48 @@ def test_find_place_in_a_short_answer() -> None:
 def test_place_after_a_preposition(text: str, name: str | None) -> None:
     place = place_after_preposition(text)
     assert (place.name if place else None) == name
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("what time is it in pairs", "Paris"),  # tiny.en on an espeak voice, in CI
+        ("what's the weather in berln", "Berlin"),
+        ("what time is it in lodnon", "London"),
+        ("is it cold in plague", "Prague"),
+        ("what time is it in pairs at the moment", None),  # a near miss only at the end
+        ("how long in quite", None),  # a word, not a slip of the ear
+        ("what time is it in xyzzy", None),
+    ],
+)
+def test_place_after_a_preposition_hears_a_big_city_through_one_slip(
+    text: str, name: str | None
+) -> None:
+    place = place_after_preposition(text)
+    assert (place.name if place else None) == name
+
+
+def test_near_miss_is_opt_in_and_only_for_big_cities() -> None:
+    assert resolve_place("pairs") is None
+    assert resolve_place("pairs", near_miss=True).name == "Paris"  # type: ignore[union-attr]
+    assert resolve_place("seatle", near_miss=True) is None  # Seattle: under a million
+    assert resolve_place("bern", near_miss=True).name == "Bern"  # type: ignore[union-attr]
+    assert resolve_place("berm", near_miss=True) is None  # too short to guess
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "near"),
+    [
+        ("paris", "pairs", True),
+        ("paris", "parris", True),
+        ("paris", "pari", True),
+        ("paris", "baris", True),
+        ("paris", "paris", False),
+        ("paris", "pirsa", False),
+        ("paris", "par", False),
+        ("berlin", "berln", True),
+    ],
+)
+def test_one_edit_apart(a: str, b: str, near: bool) -> None:
+    assert one_edit_apart(a, b) is near
+    assert one_edit_apart(b, a) is near

@@ -170,9 +170,14 @@ def test_push_to_talk_with_the_space_bar(
     wait_status(page, lambda s: len(s["onsets"]) > onsets, 15)
     wait_status(page, lambda s: not s["loud"] and s["now"] - s["lastLoudAt"] > 400, 15)
     page.keyboard.up("Space")
-    st = wait_status(page, lambda s: mentions(s["transcripts"], "paris"), 60)
+    st = wait_status(page, lambda s: bool(s["transcripts"]), 60)
     assert len(st["transcripts"]) == 1  # nothing was sent while the key was up
-    wait_status(page, lambda s: len(s["botTexts"]) >= 2, 60)
+    assert mentions(st["transcripts"], "what time")  # from the first word ...
+    # ... to the last: the answer is Paris's time (tiny.en hears this voice's "Paris" as
+    # "pairs" now and then; the assistant takes a big city one slip of the ear away)
+    wait_status(
+        page, lambda s: len(s["botTexts"]) >= 2 and mentions(s["botTexts"][1:], "paris"), 60
+    )
 
 
 def test_mic_denied_falls_back_to_text(
