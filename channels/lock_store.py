@@ -25,7 +25,6 @@ from rasa.utils.endpoints import EndpointConfig
 
 T = TypeVar("T")
 POLL_S = 0.05
-UNCHANGED = object()  # a change that leaves the stored lock as it is
 
 
 class AtomicRedisLockStore(RedisLockStore):
@@ -38,73 +37,63 @@ class AtomicRedisLockStore(RedisLockStore):
         super().__init__(**kwargs)
 
     def _change(
-        self, conversation_id: str, change: Callable[[TicketLock | None], tuple[object, T]]
-    ) -> T:
-        """Runs ``change`` on the stored lock in one transaction; returns its value.
+        self,
+        conversation_id: str,
+        change: Callable[[TicketLock], T],
+        create: bool = False,
+        drop_empty: bool = False,
+    ) -> T | None:
+        """Runs ``change`` on the stored lock and stores it, in one transaction.
 
-        ``change`` returns (the lock to store, ``None`` to delete it or ``UNCHANGED``; a value).
-        It runs again when another worker changed the lock meanwhile.
+        Without a stored lock nothing happens (None), unless ``create``; ``drop_empty`` deletes
+        the lock when no ticket is left. ``change`` runs again when another worker changed the
+        lock meanwhile.
         """
         key = self.key_prefix + conversation_id
-        out: list[T] = []
+        out: list[T | None] = [None]
 
         def transaction(pipe: Any) -> None:
             raw = pipe.get(key)
-            new, value = change(TicketLock.from_dict(json.loads(raw)) if raw else None)
+            if not raw and not create:
+                return
+            lock = (
+                TicketLock.from_dict(json.loads(raw)) if raw else self.create_lock(conversation_id)
+            )
+            value = change(lock)
             pipe.multi()
-            if isinstance(new, TicketLock):
-                pipe.set(key, new.dumps())
-            elif new is None:
+            if drop_empty and not lock.is_someone_waiting():
                 pipe.delete(key)
-            out[:] = [value]
+            else:
+                pipe.set(key, lock.dumps())
+            out[0] = value
 
         self.red.transaction(transaction, key)
         return out[0]
 
     def issue_ticket(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME) -> int:
         """Takes the next ticket, creating the lock if there is none."""
-
-        def take(lock: TicketLock | None) -> tuple[object, int]:
-            lock = lock or self.create_lock(conversation_id)
-            return lock, lock.issue_ticket(lock_lifetime)
-
         try:
-            return self._change(conversation_id, take)
+            ticket = self._change(
+                conversation_id, lambda lock: lock.issue_ticket(lock_lifetime), create=True
+            )
         except Exception as e:
             raise LockError(f"Error while acquiring lock. Error:\n{e}") from e
+        assert ticket is not None  # created when missing
+        return ticket
 
     def update_lock(self, conversation_id: str) -> None:
         """Drops expired tickets (a worker that died holding one)."""
-
-        def expire(lock: TicketLock | None) -> tuple[object, None]:
-            if lock is None:
-                return UNCHANGED, None
-            lock.remove_expired_tickets()
-            return lock, None
-
-        self._change(conversation_id, expire)
+        self._change(conversation_id, TicketLock.remove_expired_tickets)
 
     def finish_serving(self, conversation_id: str, ticket_number: int) -> None:
         """Removes one ticket."""
-
-        def done(lock: TicketLock | None) -> tuple[object, None]:
-            if lock is None:
-                return UNCHANGED, None
-            lock.remove_ticket_for(ticket_number)
-            return lock, None
-
-        self._change(conversation_id, done)
+        self._change(conversation_id, lambda lock: lock.remove_ticket_for(ticket_number))
 
     def cleanup(self, conversation_id: str, ticket_number: int) -> None:
         """Removes one ticket, and the lock with it when no one else holds a ticket."""
-
-        def done(lock: TicketLock | None) -> tuple[object, None]:
-            if lock is None:
-                return UNCHANGED, None
-            lock.remove_ticket_for(ticket_number)
-            return (lock if lock.is_someone_waiting() else None), None
-
-        self._change(conversation_id, done)
+        self._change(
+            conversation_id, lambda lock: lock.remove_ticket_for(ticket_number), drop_empty=True
+        )
 
     @asynccontextmanager
     async def lock(

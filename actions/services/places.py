@@ -213,7 +213,7 @@ class Gazetteer:
         hits = [
             place
             for name, place in self._big.items()
-            if name[0] == key[0] and abs(len(name) - len(key)) <= 1 and one_edit_apart(name, key)
+            if name[0] == key[0] and one_edit_apart(name, key)
         ]
         return max(hits, key=lambda p: p.population) if hits else None
 

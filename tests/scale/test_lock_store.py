@@ -13,7 +13,7 @@ from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LockStore
 from rasa.utils.endpoints import EndpointConfig
 
-from channels.lock_store import UNCHANGED, AtomicRedisLockStore
+from channels.lock_store import AtomicRedisLockStore
 from tests.scale.engines import Redis
 
 _ids = itertools.count()
@@ -59,28 +59,29 @@ def test_a_worker_changing_the_lock_mid_change_retries_instead_of_losing_it(
     sneaked: list[int] = []
     runs = 0
 
-    def take(lock: TicketLock | None) -> tuple[object, int]:
+    def take(lock: TicketLock) -> int:
         nonlocal runs
         runs += 1
         if not sneaked:
             sneaked.append(b.issue_ticket(cid))
-        lock = lock or a.create_lock(cid)
-        return lock, lock.issue_ticket(60)
+        return lock.issue_ticket(60)
 
-    mine = a._change(cid, take)
+    mine = a._change(cid, take, create=True)
     assert runs == 2
     assert sneaked == [0] and mine == 1
     held = a.get_lock(cid)
     assert held is not None and [t.number for t in held.tickets] == [0, 1]
 
 
-def test_unchanged_and_none_keep_or_delete_the_lock(redis_server: Redis) -> None:
+def test_a_missing_lock_is_not_recreated_and_the_last_ticket_out_deletes_it(
+    redis_server: Redis,
+) -> None:
     s = store(redis_server)
     cid = conversation()
-    s.issue_ticket(cid)
-    assert s._change(cid, lambda lock: (UNCHANGED, "kept")) == "kept"
-    assert s.get_lock(cid) is not None
-    s._change(cid, lambda lock: (None, None))
+    first, second = s.issue_ticket(cid), s.issue_ticket(cid)
+    s.cleanup(cid, first)
+    assert s.get_lock(cid) is not None  # someone still holds a ticket
+    s.cleanup(cid, second)
     assert s.get_lock(cid) is None
     s.update_lock(cid)  # nothing to update: no lock is created
     s.finish_serving(cid, 1)
